@@ -1,0 +1,44 @@
+"""Structured, quiet-by-default logging: `key=value` text or JSON lines on stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+_NOISY = ("httpx", "httpcore", "urllib3", "PIL", "grpc", "multipart")
+#: Libraries whose failures Soko catches, translates and logs itself: their own error logs
+#: (tracebacks included) would only repeat ours, so they speak at DEBUG only.
+_TRANSLATED = ("pymilvus", "milvus_lite")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+
+
+def configure_logging(level: str = "WARNING", fmt: str = "text") -> None:
+    """Set up the root logger once per process (CLI entry point or app factory)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Third-party libraries speak only when something is wrong.
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in _TRANSLATED:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)

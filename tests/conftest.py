@@ -1,0 +1,60 @@
+"""Shared fixtures: real Milvus (Lite file and a standalone server) and settings for them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from soko.config import Settings, load_settings
+from soko.vectorstore.server import LocalMilvusServer, server_supported
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMilvusServer]:
+    """A real Milvus 2.3.5 standalone server on a free loopback port, for the whole run."""
+    ok, why = server_supported()
+    if not ok:
+        pytest.skip(f"Milvus server backend not run: {why}")
+    server = LocalMilvusServer(tmp_path_factory.mktemp("milvus-server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def lite_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Milvus Lite file shared by the run; tests isolate themselves by collection name."""
+    return tmp_path_factory.mktemp("milvus-lite") / "milvus.db"
+
+
+def unique_collection() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["lite", pytest.param("server", marks=pytest.mark.milvus_server)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def milvus_address(backend: str, request: pytest.FixtureRequest) -> str:
+    if backend == "lite":
+        return str(request.getfixturevalue("lite_db"))
+    server: LocalMilvusServer = request.getfixturevalue("milvus_server")
+    return server.address
+
+
+@pytest.fixture
+def settings(milvus_address: str, tmp_path: Path) -> Settings:
+    """Settings for one test: its own collection on the parametrised backend, small nlist."""
+    return load_settings(
+        milvus_address=milvus_address,
+        collection_name=unique_collection(),
+        nlist=16,
+        nprobe=16,
+        milvus_timeout_ms=20_000,
+        database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
+    )
