@@ -322,16 +322,15 @@ def reindex(
     settings = settings_from_env()
     space = _running_space(settings)
     with VectorStore.open_existing(settings) as store:
-        recorded = store.recorded_embedder() if store.exists() else None
-        count = store.count() if recorded is not None or store.exists() else 0
-        if store.exists() and not yes:
-            typer.confirm(
-                f"drop {count} vectors of {recorded or 'an unknown embedder'} in "
-                f"{settings.collection_name!r} and re-create it for {space}?",
-                abort=True,
-                err=True,
-            )
         if store.exists():
+            recorded = store.recorded_embedder() or "an unknown embedder"
+            if not yes:
+                typer.confirm(
+                    f"drop {store.count()} vectors of {recorded} in "
+                    f"{settings.collection_name!r} and re-create it for {space}?",
+                    abort=True,
+                    err=True,
+                )
             store.drop()
     with VectorStore.connect(settings, space):
         pass

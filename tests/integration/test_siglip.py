@@ -220,6 +220,17 @@ def test_broken_checkpoints_are_unavailable_not_a_crash(checkpoint: Path, tmp_pa
         SiglipEmbedder.load(str(broken))
 
 
+def test_a_checkpoint_missing_tower_weights_is_refused(checkpoint: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    partial = shutil.copytree(checkpoint, tmp_path / "partial")
+    tensors = load_file(str(partial / "model.safetensors"))
+    del tensors["vision_model.post_layernorm.weight"]
+    save_file(tensors, str(partial / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(EmbedderUnavailable, match=r"lacks 1 weights .*post_layernorm\.weight"):
+        SiglipEmbedder.load(str(partial))
+
+
 def test_auto_uses_siglip_when_its_weights_load(checkpoint: Path) -> None:
     settings = load_settings(embedder="auto", siglip_model=str(checkpoint))
     assert isinstance(load_embedder(settings), SiglipEmbedder)

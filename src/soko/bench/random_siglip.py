@@ -70,12 +70,13 @@ def build_random_siglip(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # its default text config trips its own token-id check
     folder = Path(tempfile.mkdtemp(prefix="siglip-random-")) if folder is None else folder
     folder.mkdir(parents=True, exist_ok=True)
     train_tokenizer(folder, product_titles())
     # The real model's vocabulary size and special ids; our smaller SentencePiece model's ids
     # fit inside it.
-    text_ids = {"vocab_size": 32_000, "pad_token_id": 1, "eos_token_id": 1, "bos_token_id": None}
+    text_ids = {"vocab_size": 32_000, "pad_token_id": 1, "eos_token_id": 1, "bos_token_id": 1}
     if size == "base":
         image_size = 224
         config = SiglipConfig(text_config=text_ids, vision_config={"image_size": image_size})

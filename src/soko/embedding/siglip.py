@@ -39,6 +39,7 @@ _FINGERPRINTED = (
     "tokenizer.json",
 )
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_TOWERS = ("vision_model.", "text_model.")
 
 HOW_TO_GET_WEIGHTS = (
     "download the model where there is internet (`hf download {model} --local-dir siglip`), "
@@ -105,9 +106,14 @@ class SiglipEmbedder:
         target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # Half precision halves GPU memory and doubles throughput; CPUs are slow at fp16.
         dtype = torch.float16 if target.type == "cuda" else torch.float32
+        # Quiet: loading problems that matter are checked below and raised as ours, and
+        # transformers also warns about its own default configs when printing one.
         transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
         try:
-            network = transformers.SiglipModel.from_pretrained(folder, local_files_only=True)
+            network, loading = transformers.SiglipModel.from_pretrained(
+                folder, local_files_only=True, output_loading_info=True
+            )
             image_processor = transformers.AutoImageProcessor.from_pretrained(
                 folder, local_files_only=True
             )
@@ -119,6 +125,14 @@ class SiglipEmbedder:
                 f"SigLIP checkpoint {model!r} at {folder} does not load ({exc}); "
                 + HOW_TO_GET_WEIGHTS.format(model=DEFAULT_MODEL)
             ) from None
+        # A checkpoint without some tower weights loads "fine" with those weights random:
+        # vectors would be silently meaningless.
+        missing = sorted(k for k in loading["missing_keys"] if k.startswith(_TOWERS))
+        if missing:
+            raise EmbedderUnavailable(
+                f"SigLIP checkpoint {model!r} lacks {len(missing)} weights of its towers "
+                f"(first: {missing[0]}); it is not a complete SiglipModel checkpoint"
+            )
         network = network.to(device=target, dtype=dtype)
         name = model if not Path(model).is_dir() else Path(model).resolve().name
         embedder = cls(
