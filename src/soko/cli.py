@@ -269,12 +269,18 @@ def eval_catalog(
     out.print(f"embedder: {report.vector_space}")
     if report.missing_images:
         out.print(f"rows without a readable image: {report.missing_images}")
-    out.print(f"{'variant':<15}{'queries':>8}{f'cat P@{k}':>11}{'ceiling':>9}{f'same@{k}':>9}")
+    out.print(
+        f"{'variant':<15}{'queries':>8}{f'cat P@{k}':>11}{'ceiling':>9}"
+        f"{f'same hit@{k}':>13}{f'same R@{k}':>11}"
+    )
     for v in report.variants:
-        same = "-" if v.same_product_hit_rate is None else f"{v.same_product_hit_rate:.3f}"
+        hit, recall = (
+            "-" if x is None else f"{x:.3f}"
+            for x in (v.same_product_hit_rate, v.same_product_recall)
+        )
         out.print(
             f"{v.name:<15}{v.queries:>8}{v.precision_at_k:>11.3f}{v.precision_ceiling:>9.3f}"
-            f"{same:>9}"
+            f"{hit:>13}{recall:>11}"
         )
 
 

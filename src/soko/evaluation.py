@@ -5,7 +5,8 @@ numpy: the ground truth an ANN index is measured against) are checked against la
 
 - category precision@k: the share of the k neighbours in the query's category;
 - same-product hit rate@k: when a column groups several photos of one product, how often
-  at least one other photo of it is among the k neighbours.
+  at least one other photo of it is among the k neighbours (and recall@k: which share of
+  its other photos are).
 
 Four variants show what each modality contributes: image to image, text to text, hybrid to
 hybrid (product pages: "similar products"), and photo to hybrid (a buyer's uploaded photo,
@@ -55,6 +56,8 @@ class VariantScores:
     #: The best precision@k possible: categories with fewer than k+1 items cap it.
     precision_ceiling: float
     same_product_hit_rate: float | None
+    #: The share of the product's other photos found in the top k (at most k counted).
+    same_product_recall: float | None
     same_product_queries: int
 
 
@@ -235,8 +238,8 @@ def score_variant(
     group_sizes = Counter(group_array[corpus_rows].tolist())
     k_eff = min(k, len(corpus_rows) - 1)
     if len(query_rows) == 0 or k_eff < 1:
-        return VariantScores(name, 0, 0.0, 0.0, None, 0)
-    precision, ceiling, hits, group_queries = [], [], 0, 0
+        return VariantScores(name, 0, 0.0, 0.0, None, None, 0)
+    precision, ceiling, recall, hits, group_queries = [], [], [], 0, 0
     for block_start in range(0, len(query_rows), QUERY_BLOCK):
         block = query_rows[block_start : block_start + QUERY_BLOCK]
         scores = queries[block] @ corpus[corpus_rows].T
@@ -250,14 +253,18 @@ def score_variant(
             own = 1 if corpus_mask[row] else 0
             ceiling.append(min(k_eff, category_sizes[categories[row]] - own) / k_eff)
             group = group_array[row]
-            if group and group_sizes[group] - own >= 1:
+            siblings = group_sizes[group] - own if group else 0
+            if siblings >= 1:
+                found_siblings = int((group_array[found] == group).sum())
                 group_queries += 1
-                hits += int((group_array[found] == group).any())
+                hits += int(found_siblings > 0)
+                recall.append(found_siblings / min(k_eff, siblings))
     return VariantScores(
         name=name,
         queries=len(query_rows),
         precision_at_k=float(np.mean(precision)),
         precision_ceiling=float(np.mean(ceiling)),
         same_product_hit_rate=hits / group_queries if group_queries else None,
+        same_product_recall=float(np.mean(recall)) if recall else None,
         same_product_queries=group_queries,
     )

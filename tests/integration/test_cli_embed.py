@@ -118,6 +118,7 @@ def test_eval_scores_a_labelled_catalog(catalog: Path) -> None:
     assert list(variants) == ["image", "text", "hybrid", "photo->hybrid"]
     # Two other shots of each product exist; the drawn products are easy to tell apart.
     assert variants["image"]["same_product_hit_rate"] == 1.0
+    assert variants["image"]["same_product_recall"] == 1.0  # both other shots, every time
     for v in variants.values():
         assert v["queries"] == 21
         assert 0.0 < v["precision_at_k"] <= v["precision_ceiling"] <= 1.0

@@ -163,4 +163,6 @@ def _machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        # Figures from a busy machine are lower; the load says how busy it was.
+        "load_average_1_5_15m": [round(x, 2) for x in os.getloadavg()],
     }
