@@ -15,6 +15,7 @@ each map these to a status code or a one-line message in one table.
     ├── EmbeddingError
     │   ├── EmbedderUnavailable     the requested embedder cannot load (e.g. no weights)
     │   └── InvalidImage            bytes that are not a usable image
+    │       └── ImageTooLarge       over the byte or pixel limit
     ├── ImageFetchError             a product image URL could not be fetched safely
     │   └── BlockedAddress          the URL points at a private/loopback/metadata address
     └── CatalogError
@@ -83,6 +84,10 @@ class EmbedderUnavailable(EmbeddingError):
 
 class InvalidImage(EmbeddingError):
     """Bytes that are not an image Soko can use (not an image, truncated, too large)."""
+
+
+class ImageTooLarge(InvalidImage):
+    """An image over SOKO_MAX_IMAGE_BYTES or SOKO_MAX_IMAGE_PIXELS (refused before decoding)."""
 
 
 class ImageFetchError(SokoError):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from soko.errors import InvalidImage
+from soko.errors import ImageTooLarge, InvalidImage
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,14 @@ def read_image_file(path: Path, *, max_bytes: int, max_pixels: int) -> Image.Ima
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise InvalidImage(f"{path}: {size} bytes is over the {max_bytes}-byte limit")
+            raise ImageTooLarge(f"{path}: {size} bytes is over the {max_bytes}-byte limit")
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidImage(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         return decode_image(data, max_pixels=max_pixels)
     except InvalidImage as exc:
-        raise InvalidImage(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -55,7 +55,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # Pillow's own guard fired while reading the header (above ~89 million pixels).
-        raise InvalidImage(f"image has too many pixels (limit {max_pixels})") from None
+        raise ImageTooLarge(f"image has too many pixels (limit {max_pixels})") from None
     except Exception as exc:
         # Header parsers of the allowed plugins raise many types on hostile bytes
         # (SyntaxError, struct.error, ValueError, ...): all mean "not a usable image".
@@ -64,7 +64,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     if width <= 0 or height <= 0:
         raise InvalidImage("image has no pixels")
     if width * height > max_pixels:
-        raise InvalidImage(
+        raise ImageTooLarge(
             f"image is {width}x{height} = {width * height} pixels, over the {max_pixels} limit"
         )
     try:
