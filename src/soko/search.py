@@ -52,13 +52,23 @@ class SearchService:
     def similar_to_product(
         self, product_id: int, options: SearchOptions = SearchOptions()
     ) -> list[SearchHit]:
-        """Products closest to this one's stored hybrid vector; never the product itself."""
+        """Products closest to this one's hybrid vector in Milvus; never the product itself."""
         stored = self.store.get(product_id, with_vector=True)
         if stored is None or stored.embedding is None:
             raise ProductNotFound(product_id)
+        return self.similar_to_vector(stored.embedding, product_id, options)
+
+    def similar_to_vector(
+        self, vector: np.ndarray, product_id: int, options: SearchOptions = SearchOptions()
+    ) -> list[SearchHit]:
+        """Products closest to `vector` (product_id's own), the product itself excluded.
+
+        The exclusion goes into the Milvus filter rather than asking for limit + 1, so a
+        product with exact duplicates still never sees itself.
+        """
         excluded = (*options.filters.exclude_ids, int(product_id))
         filters = replace(options.filters, exclude_ids=excluded)
-        return self._search(stored.embedding, replace(options, filters=filters))
+        return self._search(vector, replace(options, filters=filters))
 
     def by_image(
         self, image: Image.Image, text: str | None = None, options: SearchOptions = SearchOptions()
