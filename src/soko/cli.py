@@ -15,6 +15,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from soko.config import Settings, load_settings
 from soko.errors import (
@@ -143,3 +150,148 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+# --- catalog, hydrate and ingest ------------------------------------------------------------
+#: Rejected rows printed by `soko import` before it only counts the rest.
+SHOWN_PROBLEMS = 50
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+@app.command("import")
+def import_catalog(
+    file: Annotated[Path, typer.Argument(help="A .csv or .jsonl catalog file.")],
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: from the extension).")
+    ] = None,
+) -> None:
+    """Validate and upsert a catalog file; bad rows are reported with their line and skipped.
+
+    Columns: product_id, name, description, category, price, seller_id, and image_url or
+    image_path (relative paths are relative to the file). Exit 1 if any row was rejected.
+    """
+    from soko.catalog import Catalog
+    from soko.catalog.importer import count_lines, import_file
+
+    settings = settings_from_env()
+    total = count_lines(file) if file.is_file() else 0
+    with Catalog.connect(settings.database_url) as catalog, _progress() as progress:
+        task = progress.add_task(f"importing {file.name}", total=max(total, 1))
+        report = import_file(
+            catalog,
+            file,
+            fmt=file_format,
+            on_progress=lambda line: progress.update(task, completed=line),
+        )
+        progress.update(task, completed=max(total, 1))
+    r = report.result
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        out.print(f"rejected {problem}")
+    if len(report.problems) > SHOWN_PROBLEMS:
+        out.print(f"... and {len(report.problems) - SHOWN_PROBLEMS} more rejected rows")
+    out.print(
+        f"{file.name}: {report.rows} rows: {r.inserted} new, {r.updated} updated, "
+        f"{r.restored} restored, {r.unchanged} unchanged, {len(report.problems)} rejected"
+    )
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def _stop_on_sigterm() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _run_ingest(settings: Settings, batch_size: int | None, follow: bool) -> None:
+    from soko.catalog import Catalog, IngestQueue
+    from soko.ingest import IngestWorker
+
+    stop = _stop_on_sigterm()
+    with (
+        Catalog.connect(settings.database_url) as catalog,
+        IngestWorker(settings, catalog, batch_size=batch_size) as worker,
+        _progress() as progress,
+    ):
+        pending = IngestQueue(catalog).pending_count()
+        task = progress.add_task("ingesting", total=None if follow else pending)
+        try:
+            if follow:
+                worker.follow(stop, on_batch=lambda b: progress.advance(task, b.claimed))
+            else:
+                worker.run(stop=stop, on_batch=lambda b: progress.advance(task, b.claimed))
+        except KeyboardInterrupt:
+            stop.set()
+        stats = worker.stats
+    out.print(
+        f"ingest: {stats.upserted} upserted, {stats.deleted} deleted, {stats.marked} marked "
+        f"in {stats.batches} batches; {stats.changed_meanwhile} changed meanwhile (still pending)"
+    )
+    if stats.bad_vectors:
+        raise InvalidInput(
+            f"{len(stats.bad_vectors)} products have unusable stored vectors and were not "
+            f"written (e.g. {sorted(stats.bad_vectors)[:5]}); run `soko hydrate` for them"
+        )
+
+
+@app.command()
+def ingest(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep running and ingest new changes as they come.")
+    ] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
+    ] = None,
+) -> None:
+    """Write pending catalog rows (new, changed, deleted) to Milvus and mark them written."""
+    _run_ingest(settings_from_env(), batch_size, follow)
+
+
+@app.command()
+def reconcile(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report drift, change nothing.")
+    ] = False,
+    no_ingest: Annotated[
+        bool, typer.Option("--no-ingest", help="Only mark rows pending; do not write them now.")
+    ] = False,
+) -> None:
+    """Compare catalog and Milvus; repair rows missing or stale in Milvus, remove extra ones."""
+    from soko.catalog import Catalog
+    from soko.reconcile import reconcile as run_reconcile
+    from soko.vectorstore import VectorStore
+
+    settings = settings_from_env()
+    with Catalog.connect(settings.database_url) as catalog:
+        space = catalog.vector_space()
+        if space is None:
+            out.print("reconcile: the catalog holds no vectors yet; nothing to compare")
+            return
+        with VectorStore.connect(settings, space) as store, out.status("comparing..."):
+            report = run_reconcile(catalog, store, dry_run=dry_run)
+    verb = "would be" if dry_run else "were"
+    out.print(f"catalog rows: {report.catalog_rows}, Milvus rows: {report.milvus_rows}")
+    for label, ids, action in (
+        ("missing in Milvus", report.missing, "made pending"),
+        ("stale in Milvus", report.stale, "made pending"),
+        ("deleted in the catalog but in Milvus", report.deleted, "removed from Milvus"),
+        ("unknown to the catalog", report.unknown, "removed from Milvus"),
+    ):
+        shown = ", ".join(map(str, ids[:20])) + (" ..." if len(ids) > 20 else "")
+        out.print(f"{label}: {len(ids)}" + (f" ({verb} {action}: {shown})" if ids else ""))
+    if not report.drift:
+        out.print("no drift")
+    elif report.applied and not no_ingest and (report.missing or report.stale):
+        _run_ingest(settings, None, follow=False)

@@ -30,9 +30,7 @@ def normalize(vectors: npt.ArrayLike) -> FloatMatrix:
     """Row-wise L2 normalisation in float32; all-zero rows stay zero."""
     matrix = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    out: FloatMatrix = np.divide(
-        matrix, norms, out=np.zeros_like(matrix), where=norms > EPSILON
-    )
+    out: FloatMatrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > EPSILON)
     return out
 
 

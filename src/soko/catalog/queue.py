@@ -1,0 +1,229 @@
+"""The ingest queue: pending products claimed in batches and marked by compare-and-set.
+
+A claimed batch carries each row's `version`. After the worker has written the batch to
+Milvus it marks `written_version = version` only `WHERE version` is still the one it read,
+so an edit that lands while the batch is in flight keeps the row pending and is written by
+a later batch: no update is lost, and nothing is marked that was not written.
+
+On PostgreSQL the claim is `SELECT ... FOR UPDATE SKIP LOCKED` inside a transaction that
+stays open until the mark: concurrent workers skip each other's rows and claim disjoint
+batches, and a worker that dies releases its rows when its connection drops. On SQLite the
+read is a short transaction and the mark another one (SQLite has no row locks; one worker
+per SQLite catalog is the supported set-up, and a second one would only repeat writes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Select, bindparam, func, select, update
+
+from soko.catalog.models import PENDING, PRODUCTS
+from soko.catalog.repository import Catalog
+
+log = logging.getLogger(__name__)
+
+P = PRODUCTS.c
+
+_CLAIM_COLUMNS = (
+    P.id,
+    P.version,
+    P.deleted,
+    P.name,
+    P.category,
+    P.price,
+    P.seller_id,
+    P.image_url,
+    P.created_at,
+    P.last_hydrated_at,
+    P.hybrid_vector,
+)
+
+
+def unix_seconds(value: datetime | None) -> int:
+    return int(value.timestamp()) if value is not None else 0
+
+
+@dataclass(frozen=True)
+class PendingRows:
+    """One claimed batch, as columns. `upsert_*` rows have vectors; `delete_*` rows go away."""
+
+    upsert_ids: npt.NDArray[np.int64]
+    upsert_versions: npt.NDArray[np.int64]
+    vectors: npt.NDArray[np.float32]
+    names: list[str]
+    categories: list[str]
+    prices: npt.NDArray[np.float64]
+    seller_ids: npt.NDArray[np.int64]
+    image_urls: list[str]
+    created_at: npt.NDArray[np.int64]
+    last_hydrated_at: npt.NDArray[np.int64]
+    delete_ids: npt.NDArray[np.int64]
+    delete_versions: npt.NDArray[np.int64]
+    #: Rows whose stored vector is unusable (wrong size): left pending, reported.
+    bad_ids: list[int]
+    last_id: int
+
+    def __len__(self) -> int:
+        return len(self.upsert_ids) + len(self.delete_ids) + len(self.bad_ids)
+
+
+def _columns(rows: Sequence[Sequence[Any]], dim: int) -> PendingRows:
+    width = dim * 4
+    ids: list[int] = []
+    versions: list[int] = []
+    blobs: list[bytes] = []
+    names: list[str] = []
+    categories: list[str] = []
+    prices: list[float] = []
+    sellers: list[int] = []
+    urls: list[str] = []
+    created: list[int] = []
+    hydrated: list[int] = []
+    gone_ids: list[int] = []
+    gone_versions: list[int] = []
+    bad: list[int] = []
+    for pid, version, deleted, name, category, price, seller, url, made, fresh, vector in rows:
+        if deleted:
+            gone_ids.append(pid)
+            gone_versions.append(version)
+        elif vector is not None and len(vector) == width:
+            ids.append(pid)
+            versions.append(version)
+            blobs.append(vector)
+            names.append(name)
+            categories.append(category)
+            prices.append(price)
+            sellers.append(seller)
+            urls.append(url or "")
+            created.append(unix_seconds(made))
+            hydrated.append(unix_seconds(fresh))
+        else:
+            bad.append(pid)
+    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dim)
+    return PendingRows(
+        upsert_ids=np.array(ids, dtype=np.int64),
+        upsert_versions=np.array(versions, dtype=np.int64),
+        vectors=vectors.astype(np.float32, copy=False),
+        names=names,
+        categories=categories,
+        prices=np.array(prices, dtype=np.float64),
+        seller_ids=np.array(sellers, dtype=np.int64),
+        image_urls=urls,
+        created_at=np.array(created, dtype=np.int64),
+        last_hydrated_at=np.array(hydrated, dtype=np.int64),
+        delete_ids=np.array(gone_ids, dtype=np.int64),
+        delete_versions=np.array(gone_versions, dtype=np.int64),
+        bad_ids=bad,
+        last_id=int(rows[-1][0]) if rows else 0,
+    )
+
+
+_MARK = (
+    update(PRODUCTS)
+    .where(P.id == bindparam("b_id"), P.version == bindparam("b_version"))
+    .values(written_version=bindparam("b_version"))
+)
+
+
+class Claim:
+    """A claimed batch; `mark_written` must be called, if at all, after the Milvus write."""
+
+    def __init__(self, catalog: Catalog, rows: PendingRows, connection: Connection | None):
+        self.rows = rows
+        self._catalog = catalog
+        self._connection = connection
+
+    def mark_written(self, ids: npt.NDArray[np.int64], versions: npt.NDArray[np.int64]) -> int:
+        """Set written_version where the row is still at the version written. Returns count."""
+        if len(ids) == 0:
+            return 0
+        params = [{"b_id": int(i), "b_version": int(v)} for i, v in zip(ids, versions, strict=True)]
+        if self._connection is not None:
+            return int(self._connection.execute(_MARK, params).rowcount)
+        with self._catalog.writing() as conn:
+            return int(conn.execute(_MARK, params).rowcount)
+
+
+class IngestQueue:
+    """Pending products of one catalog, claimed batch by batch in id order."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def _claim_statement(self, limit: int, after_id: int) -> Select[Any]:
+        statement = (
+            select(*_CLAIM_COLUMNS).where(PENDING, P.id > after_id).order_by(P.id).limit(limit)
+        )
+        if self.catalog.is_postgresql:
+            statement = statement.with_for_update(skip_locked=True)
+        return statement
+
+    @contextmanager
+    def claim(self, limit: int, after_id: int = 0) -> Iterator[Claim]:
+        """Up to `limit` pending rows with id > after_id (empty when there are none)."""
+        statement = self._claim_statement(limit, after_id)
+        dim = self.catalog.dim
+        if self.catalog.is_postgresql:
+            # The transaction (and the row locks) lasts until the caller has marked.
+            with self.catalog.writing() as conn:
+                rows = conn.execute(statement).all()
+                yield Claim(self.catalog, _columns(rows, dim), conn)
+            return
+        with self.catalog.reading() as conn:
+            rows = conn.execute(statement).all()
+        yield Claim(self.catalog, _columns(rows, dim), None)
+
+    def pending_count(self) -> int:
+        with self.catalog.reading() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(PRODUCTS).where(PENDING)).scalar_one()
+            )
+
+    # --- reconcile -----------------------------------------------------------------------
+    def iter_states(self, batch_size: int = 10_000) -> Iterator[tuple[int, bool, bool, int]]:
+        """(id, in_milvus_expected, deleted, last_hydrated_at) for every row, in id order.
+
+        `in_milvus_expected`: the catalog says Milvus holds this row's current version.
+        """
+        after = 0
+        while True:
+            with self.catalog.reading() as conn:
+                rows = conn.execute(
+                    select(
+                        P.id,
+                        P.deleted,
+                        P.version,
+                        P.written_version,
+                        P.hybrid_vector.is_not(None),
+                        P.last_hydrated_at,
+                    )
+                    .where(P.id > after)
+                    .order_by(P.id)
+                    .limit(batch_size)
+                ).all()
+            if not rows:
+                return
+            for pid, deleted, version, written, has_vector, hydrated in rows:
+                expected = bool(has_vector) and not deleted and written == version
+                yield int(pid), expected, bool(deleted), unix_seconds(hydrated)
+            after = int(rows[-1][0])
+
+    def mark_unwritten(self, product_ids: Sequence[int]) -> int:
+        """Make rows pending again (Milvus lost them or holds another version)."""
+        count = 0
+        with self.catalog.writing() as conn:
+            for start in range(0, len(product_ids), 1000):
+                chunk = [int(i) for i in product_ids[start : start + 1000]]
+                result = conn.execute(
+                    update(PRODUCTS).where(P.id.in_(chunk)).values(written_version=None)
+                )
+                count += int(result.rowcount)
+        return count
