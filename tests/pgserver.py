@@ -115,5 +115,5 @@ class LocalPostgres:
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user={ROLE} dbname=postgres", autocommit=True
         ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)

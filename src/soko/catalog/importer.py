@@ -112,9 +112,10 @@ def _csv_records(handle: Any, path: Path) -> Iterator[tuple[int, dict[str, Any] 
             yield start, f"expected {len(header)} fields, got {len(values)}"
             continue
         # An empty optional cell means "not given"; an empty required one is reported as such.
-        yield start, {
-            k: v for k, v in zip(header, values, strict=True) if k in REQUIRED or v.strip()
-        }
+        yield (
+            start,
+            {k: v for k, v in zip(header, values, strict=True) if k in REQUIRED or v.strip()},
+        )
 
 
 def _jsonl_records(handle: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
