@@ -103,7 +103,7 @@ class LocalPostgres:
     def stop(self) -> None:
         data = self.root / "data"
         if (data / "postmaster.pid").exists():
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from factories import TEST_SPACE, product_creates, seed_catalog, unit_vectors
 from soko.catalog import Catalog, IngestQueue, ProductCreate, ProductUpdate, VectorUpdate
-from soko.catalog.database import current_revision, head_revision
+from soko.catalog.database import HEAD_REVISION, MIGRATIONS, current_revision
 from soko.catalog.models import Base
 from soko.errors import EmbedderMismatch, InvalidVector, ProductExists, ProductNotFound
 
@@ -25,7 +27,10 @@ def catalog(database_url: str) -> Iterator[Catalog]:
 
 
 def test_migrations_build_exactly_the_models_schema(catalog: Catalog) -> None:
-    assert current_revision(catalog.engine) == head_revision()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    assert current_revision(catalog.engine) == HEAD_REVISION
     with catalog.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
