@@ -295,3 +295,69 @@ def reconcile(
         out.print("no drift")
     elif report.applied and not no_ingest and (report.missing or report.stale):
         _run_ingest(settings, None, follow=False)
+
+
+bench_app = typer.Typer(
+    help="Benchmarks; each writes JSON under bench/results/.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    n: Annotated[int, typer.Option(min=1, help="Products to ingest.")] = 100_000,
+    backend: Annotated[str, typer.Option(help="lite, server, or both.")] = "both",
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per batch.")] = 1000,
+    milvus_address: Annotated[
+        str | None,
+        typer.Option(help="Use this Milvus server instead of starting one (server backend)."),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Catalog database (default: a fresh SQLite file).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the JSON.")] = Path(
+        "bench/results"
+    ),
+) -> None:
+    """Rows/s from catalog to searchable in Milvus, for n products with precomputed vectors."""
+    import shutil
+    from functools import partial
+
+    from soko.bench.ingest import bench_settings, new_workdir, run_ingest_bench, write_result
+    from soko.vectorstore.server import LocalMilvusServer
+
+    if backend not in {"lite", "server", "both"}:
+        raise InvalidInput("--backend must be lite, server or both", field="backend")
+    base = settings_from_env()
+    for name in ("lite", "server") if backend == "both" else (backend,):
+        workdir = new_workdir()
+        server: LocalMilvusServer | None = None
+        try:
+            if name == "lite":
+                address = str(workdir / "milvus.db")
+            elif milvus_address:
+                address = milvus_address
+            else:
+                server = LocalMilvusServer(workdir / "milvus-server")
+                with out.status("starting a Milvus server..."):
+                    server.start()
+                address = server.address
+            settings = bench_settings(base, address, workdir, database_url)
+            with _progress() as progress:
+                task = progress.add_task(f"ingest into {name}", total=n)
+                result = run_ingest_bench(
+                    settings,
+                    n,
+                    batch_size=batch_size,
+                    on_progress=partial(progress.advance, task),
+                )
+            path = write_result(result, out_dir)
+            out.print(
+                f"{name}: {result.rows_per_s:,.0f} rows/s to searchable "
+                f"({n} rows in {result.seconds_to_searchable:.1f}s; indexed after "
+                f"{result.seconds_to_indexed:.1f}s); phases {result.phases} -> {path}"
+            )
+        finally:
+            if server is not None:
+                server.stop()
+            shutil.rmtree(workdir, ignore_errors=True)

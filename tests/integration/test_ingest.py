@@ -96,9 +96,10 @@ def test_a_row_with_an_unusable_vector_is_reported_and_does_not_block_the_rest(
     seed_catalog(catalog, range(1, 31))
     with catalog.engine.begin() as conn:
         conn.execute(
-            text("UPDATE products SET hybrid_vector = :v, version = version + 1 WHERE id = 2"),
+            text("UPDATE product_vectors SET hybrid_vector = :v WHERE product_id = 2"),
             {"v": b"\x00" * 12},
         )
+        conn.execute(text("UPDATE products SET version = version + 1 WHERE id = 2"))
     with IngestWorker(settings, catalog, batch_size=10, store=store) as worker:
         stats = worker.run()
     assert stats.bad_vectors == {2}

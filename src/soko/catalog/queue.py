@@ -18,19 +18,46 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Select, bindparam, func, select, update
+from sqlalchemy import BigInteger, Connection, Select, func, select, text, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
-from soko.catalog.models import PENDING, PRODUCTS
+from soko.catalog.models import PENDING, PRODUCTS, VECTORS
 from soko.catalog.repository import Catalog
 
 log = logging.getLogger(__name__)
 
 P = PRODUCTS.c
+V = VECTORS.c
+
+
+class unix_seconds(FunctionElement[int]):  # noqa: N801 (an SQL function)
+    """Whole Unix seconds of a timestamp column, computed by the database (0 for NULL).
+
+    Computing it in SQL spares the claim a datetime object per row and column.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(unix_seconds, "sqlite")
+def _unix_seconds_sqlite(element: unix_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    return (
+        f"COALESCE(CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER), 0)"
+    )
+
+
+@compiles(unix_seconds, "postgresql")
+def _unix_seconds_postgresql(element: unix_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"COALESCE(CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT), 0)"
+
 
 _CLAIM_COLUMNS = (
     P.id,
@@ -41,14 +68,10 @@ _CLAIM_COLUMNS = (
     P.price,
     P.seller_id,
     P.image_url,
-    P.created_at,
-    P.last_hydrated_at,
-    P.hybrid_vector,
+    unix_seconds(P.created_at),
+    unix_seconds(P.last_hydrated_at),
+    V.hybrid_vector,
 )
-
-
-def unix_seconds(value: datetime | None) -> int:
-    return int(value.timestamp()) if value is not None else 0
 
 
 @dataclass(frozen=True)
@@ -103,8 +126,8 @@ def _columns(rows: Sequence[Sequence[Any]], dim: int) -> PendingRows:
             prices.append(price)
             sellers.append(seller)
             urls.append(url or "")
-            created.append(unix_seconds(made))
-            hydrated.append(unix_seconds(fresh))
+            created.append(made)
+            hydrated.append(fresh)
         else:
             bad.append(pid)
     vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dim)
@@ -126,11 +149,38 @@ def _columns(rows: Sequence[Sequence[Any]], dim: int) -> PendingRows:
     )
 
 
-_MARK = (
-    update(PRODUCTS)
-    .where(P.id == bindparam("b_id"), P.version == bindparam("b_version"))
-    .values(written_version=bindparam("b_version"))
+#: Mark a batch in one statement: SET written_version = the version written, WHERE the row
+#: is still at that version (compare-and-set), joined against the (id, version) pairs.
+_MARK_SQLITE = (
+    "UPDATE products SET written_version = w.column2 FROM (VALUES {values}) AS w "
+    "WHERE products.id = w.column1 AND products.version = w.column2"
 )
+_MARK_POSTGRESQL = text(
+    "UPDATE products AS p SET written_version = w.version "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:versions AS INTEGER[])) AS w(id, version) "
+    "WHERE p.id = w.id AND p.version = w.version"
+)
+#: SQLite allows 32766 bound values per statement.
+_SQLITE_MARK_CHUNK = 10_000
+
+
+def mark_written(
+    conn: Connection, ids: npt.NDArray[np.int64], versions: npt.NDArray[np.int64]
+) -> int:
+    """Compare-and-set `written_version` for (id, version) pairs; returns the rows marked."""
+    id_list = [int(i) for i in ids]
+    version_list = [int(v) for v in versions]
+    if conn.dialect.name == "postgresql":
+        result = conn.execute(_MARK_POSTGRESQL, {"ids": id_list, "versions": version_list})
+        return int(result.rowcount)
+    marked = 0
+    for start in range(0, len(id_list), _SQLITE_MARK_CHUNK):
+        chunk_ids = id_list[start : start + _SQLITE_MARK_CHUNK]
+        chunk_versions = version_list[start : start + _SQLITE_MARK_CHUNK]
+        params = tuple(v for pair in zip(chunk_ids, chunk_versions, strict=True) for v in pair)
+        sql = _MARK_SQLITE.format(values=",".join(["(?,?)"] * len(chunk_ids)))
+        marked += int(conn.exec_driver_sql(sql, params).rowcount)
+    return marked
 
 
 class Claim:
@@ -145,11 +195,10 @@ class Claim:
         """Set written_version where the row is still at the version written. Returns count."""
         if len(ids) == 0:
             return 0
-        params = [{"b_id": int(i), "b_version": int(v)} for i, v in zip(ids, versions, strict=True)]
         if self._connection is not None:
-            return int(self._connection.execute(_MARK, params).rowcount)
+            return mark_written(self._connection, ids, versions)
         with self._catalog.writing() as conn:
-            return int(conn.execute(_MARK, params).rowcount)
+            return mark_written(conn, ids, versions)
 
 
 class IngestQueue:
@@ -160,10 +209,14 @@ class IngestQueue:
 
     def _claim_statement(self, limit: int, after_id: int) -> Select[Any]:
         statement = (
-            select(*_CLAIM_COLUMNS).where(PENDING, P.id > after_id).order_by(P.id).limit(limit)
+            select(*_CLAIM_COLUMNS)
+            .select_from(PRODUCTS.outerjoin(VECTORS, V.product_id == P.id))
+            .where(PENDING, P.id > after_id)
+            .order_by(P.id)
+            .limit(limit)
         )
         if self.catalog.is_postgresql:
-            statement = statement.with_for_update(skip_locked=True)
+            statement = statement.with_for_update(skip_locked=True, of=PRODUCTS)
         return statement
 
     @contextmanager
@@ -202,8 +255,8 @@ class IngestQueue:
                         P.deleted,
                         P.version,
                         P.written_version,
-                        P.hybrid_vector.is_not(None),
-                        P.last_hydrated_at,
+                        P.has_vector,
+                        unix_seconds(P.last_hydrated_at),
                     )
                     .where(P.id > after)
                     .order_by(P.id)
@@ -213,7 +266,7 @@ class IngestQueue:
                 return
             for pid, deleted, version, written, has_vector, hydrated in rows:
                 expected = bool(has_vector) and not deleted and written == version
-                yield int(pid), expected, bool(deleted), unix_seconds(hydrated)
+                yield int(pid), expected, bool(deleted), int(hydrated)
             after = int(rows[-1][0])
 
     def mark_unwritten(self, product_ids: Sequence[int]) -> int:

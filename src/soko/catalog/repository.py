@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from soko.catalog.database import IMMEDIATE, create_catalog_engine, migrate, safe_url
-from soko.catalog.models import META_TABLE, META_VECTOR_SPACE, PENDING, PRODUCTS
+from soko.catalog.models import META_TABLE, META_VECTOR_SPACE, PENDING, PRODUCTS, VECTORS
 from soko.catalog.schemas import CatalogCounts, Product, ProductCreate, ProductUpdate
 from soko.errors import (
     CatalogUnavailable,
@@ -33,6 +35,7 @@ from soko.errors import (
 log = logging.getLogger(__name__)
 
 P = PRODUCTS.c
+V = VECTORS.c
 META = META_TABLE
 
 #: Columns a change to which makes the stored vectors stale.
@@ -60,7 +63,7 @@ _PRODUCT_COLUMNS = (
     P.deleted,
     P.version,
     P.written_version,
-    P.hybrid_vector.is_not(None).label("has_vector"),
+    P.has_vector,
     P.last_hydrated_at,
     P.hydrate_error,
     P.hydrate_attempts,
@@ -244,7 +247,9 @@ class Catalog:
     def vectors(self, product_id: int) -> StoredVectors:
         with self.reading() as conn:
             row = conn.execute(
-                select(P.image_vector, P.text_vector, P.hybrid_vector).where(P.id == product_id)
+                select(P.id, V.image_vector, V.text_vector, V.hybrid_vector)
+                .select_from(PRODUCTS.outerjoin(VECTORS, V.product_id == P.id))
+                .where(P.id == product_id)
             ).first()
         if row is None:
             raise ProductNotFound(product_id)
@@ -261,7 +266,7 @@ class Catalog:
                 select(
                     func.count(),
                     func.count().filter(P.deleted == True),  # noqa: E712 (SQL)
-                    func.count().filter(active, P.hybrid_vector.is_(None)),
+                    func.count().filter(active, P.has_vector == False),  # noqa: E712 (SQL)
                     func.count().filter(active, P.hydrate_error.is_not(None)),
                 )
             ).one()
@@ -401,33 +406,25 @@ class Catalog:
 
         Returns the ids written; the others changed meanwhile and stay due for hydration.
         """
-        params = []
-        for u in updates:
-            params.append(
-                {
-                    "b_id": u.product_id,
-                    "b_version": u.version,
-                    "b_image": vector_bytes(u.image, self.dim, u.product_id),
-                    "b_text": vector_bytes(u.text, self.dim, u.product_id),
-                    "b_hybrid": vector_bytes(u.hybrid, self.dim, u.product_id),
-                    "b_hydrated_at": u.hydrated_at,
-                    "b_error": u.error,
-                    "b_attempts": u.attempts if u.error else 0,
-                    "b_next": u.next_attempt_at if u.error else None,
-                }
-            )
-        statement = (
+        rows = [
+            {
+                "product_id": u.product_id,
+                "image_vector": vector_bytes(u.image, self.dim, u.product_id),
+                "text_vector": vector_bytes(u.text, self.dim, u.product_id),
+                "hybrid_vector": vector_bytes(u.hybrid, self.dim, u.product_id),
+            }
+            for u in updates
+        ]
+        mark = (
             update(PRODUCTS)
             .where(P.id == bindparam("b_id"), P.version == bindparam("b_version"))
             .values(
-                image_vector=bindparam("b_image"),
-                text_vector=bindparam("b_text"),
-                hybrid_vector=bindparam("b_hybrid"),
                 last_hydrated_at=bindparam("b_hydrated_at"),
                 hydrate_error=bindparam("b_error"),
                 hydrate_attempts=bindparam("b_attempts"),
                 next_hydrate_at=bindparam("b_next"),
                 hydrate_needed=False,
+                has_vector=True,
                 version=P.version + 1,
             )
             .returning(P.id)
@@ -436,8 +433,19 @@ class Catalog:
         with self.writing() as conn:
             self._claim_vector_space(conn, vector_space)
             # One statement per row: RETURNING with executemany is not portable.
-            for p in params:
-                written.extend(int(i) for i in conn.execute(statement, p).scalars())
+            for u, row in zip(updates, rows, strict=True):
+                params = {
+                    "b_id": u.product_id,
+                    "b_version": u.version,
+                    "b_hydrated_at": u.hydrated_at,
+                    "b_error": u.error,
+                    "b_attempts": u.attempts if u.error else 0,
+                    "b_next": u.next_attempt_at if u.error else None,
+                }
+                if conn.execute(mark, params).first() is None:
+                    continue  # changed since hydrate read it: its vectors would be stale
+                conn.execute(upsert_vectors(conn), [row])
+                written.append(u.product_id)
         return written
 
     def _claim_vector_space(self, conn: Connection, vector_space: str) -> None:
@@ -454,6 +462,20 @@ class Catalog:
             )
 
 
+def upsert_vectors(conn: Connection) -> Any:
+    """INSERT ... ON CONFLICT (product_id) DO UPDATE for product_vectors, in this dialect."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(VECTORS)
+    return statement.on_conflict_do_update(
+        index_elements=[V.product_id],
+        set_={
+            "image_vector": statement.excluded.image_vector,
+            "text_vector": statement.excluded.text_vector,
+            "hybrid_vector": statement.excluded.hybrid_vector,
+        },
+    )
+
+
 def _new_row(product: ProductCreate, now: datetime) -> dict[str, Any]:
     return {
         "id": product.product_id,
@@ -464,6 +486,7 @@ def _new_row(product: ProductCreate, now: datetime) -> dict[str, Any]:
         "version": 1,
         "written_version": None,
         "hydrate_needed": True,
+        "has_vector": False,
         "hydrate_attempts": 0,
     }
 

@@ -1,0 +1,1 @@
+"""Benchmarks (`soko bench ...`): each writes a JSON result under bench/results/."""
