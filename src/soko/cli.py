@@ -13,12 +13,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -27,6 +29,7 @@ from soko.config import Settings, load_settings
 from soko.errors import (
     ConfigError,
     EmbedderMismatch,
+    InvalidImage,
     InvalidInput,
     SchemaMismatch,
     SokoError,
@@ -43,6 +46,7 @@ EXIT_CODES: tuple[tuple[type[SokoError], int], ...] = (
     (VectorStoreLocked, 3),
     (SchemaMismatch, 4),
     (EmbedderMismatch, 4),
+    (InvalidImage, 2),
     (SokoError, 1),
 )
 
@@ -81,7 +85,7 @@ def health(
     with VectorStore.open_existing(settings) as store:
         stats = store.stats()
     if as_json:
-        out.print_json(json.dumps(asdict(stats)))
+        out.print_json(json.dumps({**asdict(stats), "running_embedder": _running_space(settings)}))
         return
     location = settings.milvus_uri if stats.backend == "lite" else settings.milvus_address
     out.print(f"status: {stats.status}")
@@ -93,7 +97,8 @@ def health(
             f"index: {stats.index_type} ({stats.index_state}, {stats.indexed_rows} indexed, "
             f"{stats.pending_index_rows} pending)"
         )
-    out.print(f"embedder: {stats.embedder or '-'}")
+    out.print(f"collection embedder: {stats.embedder or '-'}")
+    _print_running_embedder(settings, stats.embedder)
 
 
 @index_app.command("rebuild")
@@ -141,6 +146,205 @@ def milvus_server(
         server.stop()
 
 
+# --- embeddings: embed, eval, bench embed, reindex -------------------------------------------
+bench_app = typer.Typer(help="Measure speed on this machine (JSON under bench/results/).")
+app.add_typer(bench_app, name="bench")
+err = Console(stderr=True, highlight=False)
+
+
+def _running_space(settings: Settings) -> str:
+    """The vector space this process writes and queries: embedder identity + weights."""
+    from soko.embedding import load_embedder, vector_space_id
+
+    embedder = load_embedder(settings)
+    return vector_space_id(embedder.identity, settings.image_weight, settings.text_weight)
+
+
+def _print_running_embedder(settings: Settings, recorded: str | None) -> None:
+    from soko.errors import EmbedderUnavailable
+
+    try:
+        running = _running_space(settings)
+    except EmbedderUnavailable as exc:
+        out.print(f"embedder: unavailable ({exc})")
+        raise typer.Exit(1) from None
+    out.print(f"embedder: {running}")
+    if recorded is not None and recorded != running:
+        out.print(
+            "embedder mismatch: the collection holds vectors of another embedder or other "
+            "fusion weights; run `soko reindex` to rebuild it with the running one"
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command()
+def embed(
+    image: Annotated[
+        Path | None, typer.Option("--image", help="Product photo (JPEG, PNG, WebP, ...).")
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Product name and description.")] = (
+        None
+    ),
+    values: Annotated[int, typer.Option(min=1, max=768, help="Values shown per vector.")] = 8,
+) -> None:
+    """Embed one photo and/or text; print the embedder id and the image, text and hybrid vectors."""
+    from soko.embedding import fuse, load_embedder, read_image_file, vector_space_id
+
+    if image is None and (text is None or not text.strip()):
+        raise InvalidInput("give --image PATH, --text TEXT, or both")
+    settings = settings_from_env()
+    embedder = load_embedder(settings)
+    image_vector = text_vector = None
+    if image is not None:
+        photo = read_image_file(
+            image, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
+        )
+        image_vector = embedder.encode_images([photo])
+    if text is not None and text.strip():
+        text_vector = embedder.encode_texts([text])
+    hybrid = fuse(image_vector, text_vector, settings.image_weight, settings.text_weight)
+    out.print(f"embedder: {embedder.identity} ({embedder.dim} dimensions)")
+    space = vector_space_id(embedder.identity, settings.image_weight, settings.text_weight)
+    out.print(f"vector space: {space}")
+    for label, vector in (("image", image_vector), ("text", text_vector), ("hybrid", hybrid)):
+        if vector is None:
+            out.print(f"{label}: - (no {label} given)")
+        else:
+            shown = ", ".join(f"{v:+.4f}" for v in vector[0, :values])
+            out.print(f"{label}: [{shown}, ...] norm={float(np.linalg.norm(vector[0])):.4f}")
+
+
+@app.command("eval")
+def eval_catalog(
+    catalog: Annotated[Path, typer.Argument(help="Catalog CSV (name, category, image_file, ...).")],
+    group_column: Annotated[
+        str, typer.Option(help="Column grouping photos of one product (used if present).")
+    ] = "class_name",
+    image_column: Annotated[str, typer.Option(help="Column with image paths.")] = "image_file",
+    k: Annotated[int, typer.Option(min=1, max=100, help="Neighbours per query.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Retrieval quality on a labelled catalog: category precision@k, same-product hit rate@k."""
+    from soko.embedding import load_embedder
+    from soko.evaluation import evaluate, read_catalog
+
+    settings = settings_from_env()
+    rows, used_group = read_catalog(catalog, image_column=image_column, group_column=group_column)
+    embedder = load_embedder(settings)
+    with _progress() as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(f"embedding {what}", total=total)
+            bar.update(tasks[what], completed=done)
+
+        report = evaluate(
+            rows,
+            embedder,
+            catalog=str(catalog),
+            image_weight=settings.image_weight,
+            text_weight=settings.text_weight,
+            batch_size=settings.embed_batch_size,
+            max_image_bytes=settings.max_image_bytes,
+            max_image_pixels=settings.max_image_pixels,
+            k=k,
+            progress=progress,
+        )
+    if as_json:
+        out.print_json(json.dumps(asdict(report)))
+        return
+    groups = f", {report.groups} products grouped by {used_group}" if report.groups else ""
+    out.print(f"catalog: {catalog} ({report.rows} rows, {report.categories} categories{groups})")
+    out.print(f"embedder: {report.vector_space}")
+    if report.missing_images:
+        out.print(f"rows without a readable image: {report.missing_images}")
+    out.print(f"{'variant':<15}{'queries':>8}{f'cat P@{k}':>11}{'ceiling':>9}{f'same@{k}':>9}")
+    for v in report.variants:
+        same = "-" if v.same_product_hit_rate is None else f"{v.same_product_hit_rate:.3f}"
+        out.print(
+            f"{v.name:<15}{v.queries:>8}{v.precision_at_k:>11.3f}{v.precision_ceiling:>9.3f}"
+            f"{same:>9}"
+        )
+
+
+@bench_app.command("embed")
+def bench_embed(
+    images: Annotated[int, typer.Option(min=1, help="Images to encode per embedder.")] = 64,
+    texts: Annotated[int, typer.Option(min=1, help="Texts to encode per embedder.")] = 256,
+    random_siglip: Annotated[
+        bool,
+        typer.Option(
+            help="Also time a random-weight model with siglip-base's architecture (real speed)."
+        ),
+    ] = True,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the JSON.")] = Path(
+        "bench/results"
+    ),
+) -> None:
+    """Images/s and texts/s of each embedder available here; writes bench/results/embed-*.json."""
+    from soko.bench.embed import run
+
+    settings = settings_from_env()
+    with err.status("measuring..."):
+        _, path = run(
+            settings,
+            n_images=images,
+            n_texts=texts,
+            random_siglip=random_siglip,
+            out_dir=out_dir,
+            report=out.print,
+        )
+    out.print(f"written: {path}")
+
+
+@app.command()
+def reindex(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Drop the collection and re-create it empty for the running embedder and weights.
+
+    Use after changing SOKO_EMBEDDER, SOKO_SIGLIP_MODEL or the fusion weights; then
+    re-ingest from the catalog.
+    """
+    from soko.vectorstore import VectorStore
+
+    settings = settings_from_env()
+    space = _running_space(settings)
+    with VectorStore.open_existing(settings) as store:
+        if store.exists():
+            recorded = store.recorded_embedder() or "an unknown embedder"
+            if not yes:
+                typer.confirm(
+                    f"drop {store.count()} vectors of {recorded} in "
+                    f"{settings.collection_name!r} and re-create it for {space}?",
+                    abort=True,
+                    err=True,
+                )
+            store.drop()
+    with VectorStore.connect(settings, space):
+        pass
+    out.print(f"collection {settings.collection_name!r} re-created for {space} (0 vectors)")
+    from soko.catalog import Catalog
+
+    with Catalog.connect(settings.database_url) as catalog:
+        rehydrate, rewrite = catalog.reset_for_reindex(space)
+    out.print(
+        f"catalog: {rehydrate} products to re-embed, {rewrite} to re-ingest; "
+        "next: `soko sync` (hydrate + ingest)"
+    )
+
+
 def main() -> None:
     try:
         app()
@@ -155,18 +359,6 @@ def main() -> None:
 # --- catalog, hydrate and ingest ------------------------------------------------------------
 #: Rejected rows printed by `soko import` before it only counts the rest.
 SHOWN_PROBLEMS = 50
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
-        disable=not sys.stderr.isatty(),
-    )
 
 
 @app.command("import")
@@ -295,12 +487,6 @@ def reconcile(
         out.print("no drift")
     elif report.applied and not no_ingest and (report.missing or report.stale):
         _run_ingest(settings, None, follow=False)
-
-
-bench_app = typer.Typer(
-    help="Benchmarks; each writes JSON under bench/results/.", no_args_is_help=True
-)
-app.add_typer(bench_app, name="bench")
 
 
 @bench_app.command("ingest")

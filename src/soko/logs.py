@@ -10,7 +10,9 @@ import time
 _NOISY = ("httpx", "httpcore", "urllib3", "PIL", "grpc", "multipart")
 #: Libraries whose failures Soko catches, translates and logs itself: their own error logs
 #: (tracebacks included) would only repeat ours, so they speak at DEBUG only.
-_TRANSLATED = ("pymilvus", "milvus_lite")
+#: grpc._server is Milvus Lite's in-process server: it logs a traceback whenever pymilvus
+#: probes a method Lite lacks (AllocTimestamp, on every create_collection).
+_TRANSLATED = ("pymilvus", "milvus_lite", "grpc._server")
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,1 +1,1 @@
-"""Benchmarks (`soko bench ...`): each writes a JSON result under bench/results/."""
+"""Benchmarks: `soko bench ...` measures on this machine and writes JSON under bench/results/."""

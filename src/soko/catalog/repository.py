@@ -448,6 +448,31 @@ class Catalog:
                 written.append(u.product_id)
         return written
 
+    def reset_for_reindex(self, vector_space: str) -> tuple[int, int]:
+        """After `soko reindex` re-created the collection empty for `vector_space`.
+
+        Every live product must be written again. If the catalog's vectors come from another
+        vector space they are useless now: the products are marked for re-hydration and stop
+        counting as having a vector (so the worker cannot write old vectors into the new
+        collection). Returns (products to re-hydrate, products to re-ingest).
+        """
+        with self.writing() as conn:
+            recorded = conn.execute(
+                select(META.c.value).where(META.c.key == META_VECTOR_SPACE)
+            ).scalar_one_or_none()
+            rehydrate = 0
+            if recorded is not None and recorded != vector_space:
+                rehydrate = conn.execute(
+                    update(PRODUCTS)
+                    .where(P.has_vector == True)  # noqa: E712 (SQL)
+                    .values(has_vector=False, hydrate_needed=True, version=P.version + 1)
+                ).rowcount
+                conn.execute(META.delete().where(META.c.key == META_VECTOR_SPACE))
+            rewrite = conn.execute(
+                update(PRODUCTS).where(P.written_version.is_not(None)).values(written_version=None)
+            ).rowcount
+        return int(rehydrate), int(rewrite)
+
     def _claim_vector_space(self, conn: Connection, vector_space: str) -> None:
         recorded = conn.execute(
             select(META.c.value).where(META.c.key == META_VECTOR_SPACE)

@@ -11,6 +11,20 @@ from PIL import Image
 
 FloatMatrix = npt.NDArray[np.float32]
 
+#: Every Soko embedder produces vectors of this size (the collection's FLOAT_VECTOR dim).
+DIM = 768
+
+
+def product_text(name: str, description: str | None = None) -> str:
+    """The text that stands for a product in every embedder: name first, as SigLIP reads
+    only its first 64 tokens and the name says most."""
+    name, description = name.strip(), (description or "").strip()
+    if not description:
+        return name
+    if not name:
+        return description
+    return f"{name} {description}" if name[-1] in ".!?:;" else f"{name}. {description}"
+
 
 @runtime_checkable
 class Embedder(Protocol):

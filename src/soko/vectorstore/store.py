@@ -110,7 +110,13 @@ class VectorStore:
     def connect(cls, settings: Settings, embedder_id: str) -> VectorStore:
         """Connect to the configured Milvus and make sure the collection is there and ours."""
         store = cls(_connect(settings), settings, spec_from_settings(settings, embedder_id))
-        store.ensure_collection()
+        try:
+            store.ensure_collection()
+        except BaseException:
+            # Refused (e.g. EmbedderMismatch): release the connection, and with it a Lite
+            # file, so that `soko reindex` or another process can open it.
+            store.close()
+            raise
         return store
 
     @classmethod

@@ -1,0 +1,147 @@
+"""Turning untrusted image bytes into an upright RGB `PIL.Image`, or a clear `InvalidImage`.
+
+Sellers upload whatever their phone or their designer produced: rotated JPEGs that rely on
+EXIF orientation, palette PNGs with transparency, CMYK JPEGs from print workflows, 16-bit
+PNGs, animated GIFs. Everything becomes upright 8-bit RGB on white. Decompression bombs are
+refused from the header's size, before a single pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from soko.errors import InvalidImage
+
+log = logging.getLogger(__name__)
+
+#: Formats a marketplace gets from phones and web tools (JPEG includes multi-picture MPO).
+#: Everything else (EPS, which runs Ghostscript, PSD, ICNS, ...) is refused without handing
+#: the bytes to its decoder.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+
+#: Transparent areas of product cut-outs are shown on white, as shops display them.
+BACKGROUND = (255, 255, 255)
+
+
+def read_image_file(path: Path, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Read and decode an image file, refusing files over `max_bytes` before reading them."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InvalidImage(f"{path}: {size} bytes is over the {max_bytes}-byte limit")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidImage(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return decode_image(data, max_pixels=max_pixels)
+    except InvalidImage as exc:
+        raise InvalidImage(f"{path}: {exc}") from None
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Decode bytes into an upright RGB image with at most `max_pixels` pixels."""
+    if not data:
+        raise InvalidImage("empty file, not an image")
+    try:
+        image = Image.open(io.BytesIO(data), formats=_openable_formats())
+    except UnidentifiedImageError:
+        raise InvalidImage(
+            "not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF)"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own guard fired while reading the header (above ~89 million pixels).
+        raise InvalidImage(f"image has too many pixels (limit {max_pixels})") from None
+    except Exception as exc:
+        # Header parsers of the allowed plugins raise many types on hostile bytes
+        # (SyntaxError, struct.error, ValueError, ...): all mean "not a usable image".
+        raise InvalidImage(f"not a readable image ({exc})") from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InvalidImage("image has no pixels")
+    if width * height > max_pixels:
+        raise InvalidImage(
+            f"image is {width}x{height} = {width * height} pixels, over the {max_pixels} limit"
+        )
+    try:
+        image.seek(0)  # animated GIF/WebP and multi-page TIFF: the first frame
+        image.load()
+    except Exception as exc:
+        # Same reasoning as above, for the pixel decoders: truncated data raises OSError,
+        # corrupt data anything from SyntaxError to zlib.error.
+        raise InvalidImage(f"image data is truncated or corrupt ({exc})") from None
+    return to_rgb(upright(image))
+
+
+def _openable_formats() -> list[str]:
+    """The allowed formats this Pillow build can open (AVIF is an optional plugin)."""
+    Image.init()
+    return [name for name in ALLOWED_FORMATS if name in Image.OPEN]
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation tag, so phone photos are not sideways."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception as exc:
+        # A malformed EXIF block must not cost us an otherwise fine photo.
+        log.debug("ignoring unreadable EXIF orientation: %s", exc)
+        return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB from any mode Pillow decodes: palette, alpha, CMYK, 16-bit, float, 1-bit."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "CMYK":
+        return _cmyk_to_rgb(image)
+    if mode.startswith("I") or mode == "F":
+        return _deep_to_rgb(image)
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in {"PA", "LA", "La", "RGBa"}:
+        image = image.convert("RGBA")
+    elif mode != "RGBA":
+        try:
+            image = image.convert("RGB")
+        except ValueError as exc:
+            raise InvalidImage(f"unsupported colour mode {mode}") from exc
+    if image.mode == "RGBA":
+        background = Image.new("RGB", image.size, BACKGROUND)
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    return image
+
+
+def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
+    """CMYK through its embedded ICC profile when it has one; Pillow's formula otherwise."""
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(
+                image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
+            if converted is not None:
+                return converted
+        except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+            log.debug("CMYK profile unusable, converting without it: %s", exc)
+    return image.convert("RGB")
+
+
+def _deep_to_rgb(image: Image.Image) -> Image.Image:
+    """16/32-bit integer or float greyscale (medical-style PNG/TIFF exports) to 8-bit RGB."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        top = 1.0 if values.size and float(np.nanmax(values)) <= 1.0 else 255.0
+        scaled = values / top * 255.0
+    else:
+        # 16-bit samples span 0..65535 whatever the container mode ("I;16", "I;16B", "I").
+        scaled = values / 257.0
+    grey = np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey).convert("RGB")

@@ -1,0 +1,263 @@
+"""`soko eval`: retrieval quality of an embedder on a labelled catalog CSV.
+
+For every product, its nearest neighbours among all the others (exact cosine search in
+numpy: the ground truth an ANN index is measured against) are checked against labels:
+
+- category precision@k: the share of the k neighbours in the query's category;
+- same-product hit rate@k: when a column groups several photos of one product, how often
+  at least one other photo of it is among the k neighbours.
+
+Four variants show what each modality contributes: image to image, text to text, hybrid to
+hybrid (product pages: "similar products"), and photo to hybrid (a buyer's uploaded photo,
+which has no text, searched against the catalog's hybrid vectors).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from soko.embedding import Embedder, fuse, product_text, read_image_file, vector_space_id
+from soko.errors import InvalidImage, InvalidInput
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("name", "category")
+#: Queries are scored in blocks of this many rows, so memory stays O(block x n).
+QUERY_BLOCK = 1024
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    product_id: str
+    text: str
+    category: str
+    image_path: Path | None
+    group: str | None
+
+
+@dataclass(frozen=True)
+class VariantScores:
+    """Scores of one query/corpus pairing."""
+
+    name: str
+    queries: int
+    precision_at_k: float
+    #: The best precision@k possible: categories with fewer than k+1 items cap it.
+    precision_ceiling: float
+    same_product_hit_rate: float | None
+    same_product_queries: int
+
+
+@dataclass
+class EvalReport:
+    catalog: str
+    embedder: str
+    vector_space: str
+    k: int
+    rows: int
+    categories: int
+    groups: int | None
+    missing_images: int
+    variants: list[VariantScores] = field(default_factory=list)
+
+
+def read_catalog(
+    path: Path, *, image_column: str = "image_file", group_column: str | None = "class_name"
+) -> tuple[list[CatalogRow], str | None]:
+    """Rows of a catalog CSV; image paths are relative to the CSV's folder.
+
+    Returns the rows and the grouping column actually used (None when the CSV has none).
+    """
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot open ({exc.strerror or exc})") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        missing = [c for c in (*REQUIRED_COLUMNS, image_column) if c not in columns]
+        if missing:
+            raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}")
+        use_group = group_column if group_column and group_column in columns else None
+        rows = []
+        for line, record in enumerate(reader, start=2):
+            image = (record.get(image_column) or "").strip()
+            category = (record.get("category") or "").strip()
+            if not category:
+                raise InvalidInput(f"{path}:{line}: empty category")
+            rows.append(
+                CatalogRow(
+                    product_id=(record.get("product_id") or str(line)).strip(),
+                    text=product_text(record.get("name") or "", record.get("description")),
+                    category=category,
+                    image_path=(path.parent / image) if image else None,
+                    group=_group_of(record, use_group),
+                )
+            )
+    if len(rows) < 2:
+        raise InvalidInput(f"{path}: needs at least 2 products to evaluate, found {len(rows)}")
+    return rows, use_group
+
+
+def _group_of(record: dict[str, str | None], column: str | None) -> str | None:
+    if column is None:
+        return None
+    return (record.get(column) or "").strip() or None
+
+
+def evaluate(
+    rows: Sequence[CatalogRow],
+    embedder: Embedder,
+    *,
+    catalog: str,
+    image_weight: float,
+    text_weight: float,
+    batch_size: int = 32,
+    max_image_bytes: int,
+    max_image_pixels: int,
+    k: int = 10,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Embed the catalog and score the four variants."""
+    images, texts, missing = embed_catalog(
+        rows,
+        embedder,
+        batch_size=batch_size,
+        max_image_bytes=max_image_bytes,
+        max_image_pixels=max_image_pixels,
+        progress=progress,
+    )
+    hybrid = fuse(images, texts, image_weight, text_weight)
+    categories = np.array([row.category for row in rows])
+    groups = [row.group for row in rows]
+    has_image = np.linalg.norm(images, axis=1) > 0
+    has_text = np.linalg.norm(texts, axis=1) > 0
+    everything = np.ones(len(rows), dtype=bool)
+    report = EvalReport(
+        catalog=catalog,
+        embedder=embedder.identity,
+        vector_space=vector_space_id(embedder.identity, image_weight, text_weight),
+        k=k,
+        rows=len(rows),
+        categories=len(set(categories.tolist())),
+        groups=len({g for g in groups if g}) if any(groups) else None,
+        missing_images=missing,
+    )
+    variants = (
+        ("image", images, images, has_image, has_image),
+        ("text", texts, texts, has_text, has_text),
+        ("hybrid", hybrid, hybrid, everything, everything),
+        ("photo->hybrid", images, hybrid, has_image, everything),
+    )
+    for name, queries, corpus, query_mask, corpus_mask in variants:
+        report.variants.append(
+            score_variant(
+                name,
+                queries,
+                corpus,
+                categories,
+                groups,
+                k=k,
+                query_mask=query_mask,
+                corpus_mask=corpus_mask,
+            )
+        )
+    return report
+
+
+def embed_catalog(
+    rows: Sequence[CatalogRow],
+    embedder: Embedder,
+    *,
+    batch_size: int,
+    max_image_bytes: int,
+    max_image_pixels: int,
+    progress: Progress | None = None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], int]:
+    """Image vectors (zero rows where the image is missing or unreadable) and text vectors."""
+    n = len(rows)
+    images = np.zeros((n, embedder.dim), dtype=np.float32)
+    missing = 0
+    for start in range(0, n, batch_size):
+        batch, where = [], []
+        for i in range(start, min(start + batch_size, n)):
+            path = rows[i].image_path
+            if path is None:
+                missing += 1
+                continue
+            try:
+                batch.append(
+                    read_image_file(path, max_bytes=max_image_bytes, max_pixels=max_image_pixels)
+                )
+                where.append(i)
+            except InvalidImage as exc:
+                missing += 1
+                log.warning("product %s: image skipped: %s", rows[i].product_id, exc)
+        if batch:
+            images[where] = embedder.encode_images(batch)
+        if progress:
+            progress("images", min(start + batch_size, n), n)
+    texts = np.zeros((n, embedder.dim), dtype=np.float32)
+    for start in range(0, n, batch_size):
+        chunk = [row.text for row in rows[start : start + batch_size]]
+        texts[start : start + len(chunk)] = embedder.encode_texts(chunk)
+        if progress:
+            progress("texts", min(start + batch_size, n), n)
+    return images, texts, missing
+
+
+def score_variant(
+    name: str,
+    queries: npt.NDArray[np.float32],
+    corpus: npt.NDArray[np.float32],
+    categories: npt.NDArray[np.str_],
+    groups: Sequence[str | None],
+    *,
+    k: int,
+    query_mask: npt.NDArray[np.bool_],
+    corpus_mask: npt.NDArray[np.bool_],
+) -> VariantScores:
+    """Exact top-k by cosine (the query's own row excluded), scored against the labels."""
+    query_rows = np.flatnonzero(query_mask)
+    corpus_rows = np.flatnonzero(corpus_mask)
+    category_sizes = Counter(categories[corpus_rows].tolist())
+    group_array = np.array([g or "" for g in groups])
+    group_sizes = Counter(group_array[corpus_rows].tolist())
+    k_eff = min(k, len(corpus_rows) - 1)
+    if len(query_rows) == 0 or k_eff < 1:
+        return VariantScores(name, 0, 0.0, 0.0, None, 0)
+    precision, ceiling, hits, group_queries = [], [], 0, 0
+    for block_start in range(0, len(query_rows), QUERY_BLOCK):
+        block = query_rows[block_start : block_start + QUERY_BLOCK]
+        scores = queries[block] @ corpus[corpus_rows].T
+        # A product is never its own neighbour.
+        scores[corpus_rows[None, :] == block[:, None]] = -np.inf
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k_eff]
+        neighbours = corpus_rows[top]
+        for row, found in zip(block, neighbours, strict=True):
+            same = categories[found] == categories[row]
+            precision.append(float(same.mean()))
+            own = 1 if corpus_mask[row] else 0
+            ceiling.append(min(k_eff, category_sizes[categories[row]] - own) / k_eff)
+            group = group_array[row]
+            if group and group_sizes[group] - own >= 1:
+                group_queries += 1
+                hits += int((group_array[found] == group).any())
+    return VariantScores(
+        name=name,
+        queries=len(query_rows),
+        precision_at_k=float(np.mean(precision)),
+        precision_ceiling=float(np.mean(ceiling)),
+        same_product_hit_rate=hits / group_queries if group_queries else None,
+        same_product_queries=group_queries,
+    )
