@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -451,6 +452,52 @@ def ingest(
     _run_ingest(settings_from_env(), batch_size, follow)
 
 
+def _run_hydrate(settings: Settings, limit: int | None) -> None:
+    from soko.catalog import Catalog
+    from soko.embedding import load_embedder
+    from soko.hydrate import Hydrator
+
+    embedder = load_embedder(settings)
+    with (
+        Catalog.connect(settings.database_url) as catalog,
+        Hydrator(settings, catalog, embedder) as hydrator,
+        _progress() as progress,
+    ):
+        due = hydrator.due_count()
+        task = progress.add_task("hydrating", total=min(due, limit) if limit else due)
+        stats = hydrator.run(limit=limit, on_chunk=partial(progress.advance, task))
+    out.print(
+        f"hydrate: {stats.stored} products embedded ({stats.images} images, "
+        f"{stats.image_failures} image failures kept text-only or their previous image vector, "
+        f"to be retried); {stats.changed_meanwhile} changed meanwhile"
+    )
+    for product_id, error in list(stats.errors.items())[:SHOWN_PROBLEMS]:
+        out.print(f"image failed for product {product_id}: {error}")
+
+
+@app.command()
+def hydrate(
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Hydrate at most this many products.")
+    ] = None,
+) -> None:
+    """Embed products that are new, changed, stale or due an image retry; store their vectors."""
+    _run_hydrate(settings_from_env(), limit)
+
+
+@app.command()
+def sync(
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
+    ] = None,
+) -> None:
+    """`soko hydrate`, then `soko ingest`: bring Milvus up to date with the catalog."""
+    settings = settings_from_env()
+    _run_hydrate(settings, None)
+    _run_ingest(settings, batch_size, follow=False)
+
+
 @app.command()
 def reconcile(
     dry_run: Annotated[
@@ -507,7 +554,6 @@ def bench_ingest(
 ) -> None:
     """Rows/s from catalog to searchable in Milvus, for n products with precomputed vectors."""
     import shutil
-    from functools import partial
 
     from soko.bench.ingest import bench_settings, new_workdir, run_ingest_bench, write_result
     from soko.vectorstore.server import LocalMilvusServer

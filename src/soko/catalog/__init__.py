@@ -2,13 +2,21 @@
 
 from soko.catalog.database import create_catalog_engine, migrate
 from soko.catalog.queue import Claim, IngestQueue, PendingRows
-from soko.catalog.repository import Catalog, ImportResult, StoredVectors, VectorUpdate, utcnow
+from soko.catalog.repository import (
+    Catalog,
+    HydrateCandidate,
+    ImportResult,
+    StoredVectors,
+    VectorUpdate,
+    utcnow,
+)
 from soko.catalog.schemas import CatalogCounts, Product, ProductCreate, ProductUpdate
 
 __all__ = [
     "Catalog",
     "CatalogCounts",
     "Claim",
+    "HydrateCandidate",
     "ImportResult",
     "IngestQueue",
     "PendingRows",

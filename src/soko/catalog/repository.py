@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -112,6 +112,21 @@ class ImportResult:
         self.updated += other.updated
         self.restored += other.restored
         self.unchanged += other.unchanged
+
+
+@dataclass(frozen=True)
+class HydrateCandidate:
+    """What hydrate needs of a product: its text, its image source, and its version."""
+
+    product_id: int
+    version: int
+    name: str
+    description: str
+    image_url: str | None
+    image_path: str | None
+    attempts: int
+    #: False for a stale refresh or an image retry: the image source is unchanged.
+    source_changed: bool
 
 
 @dataclass(frozen=True)
@@ -392,6 +407,50 @@ class Catalog:
                     values.update(_content_changed(now))
                 conn.execute(update(PRODUCTS).where(P.id == params["b_id"]).values(**values))
         return result
+
+    # --- hydration ---------------------------------------------------------------------
+    def _due(self, now: datetime, stale_before: datetime) -> Any:
+        """Live products that need vectors: new or changed, stale, or due an image retry."""
+        return and_(
+            P.deleted == False,  # noqa: E712 (SQL)
+            or_(
+                P.hydrate_needed == True,  # noqa: E712 (SQL)
+                P.has_vector == False,  # noqa: E712 (SQL)
+                P.last_hydrated_at.is_(None),
+                P.last_hydrated_at < stale_before,
+                and_(P.hydrate_error.is_not(None), P.next_hydrate_at <= now),
+            ),
+        )
+
+    def due_for_hydration(
+        self, limit: int, *, after_id: int = 0, now: datetime, stale_before: datetime
+    ) -> list[HydrateCandidate]:
+        """Up to `limit` products due for hydration with id > after_id, in id order."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(
+                    P.id,
+                    P.version,
+                    P.name,
+                    P.description,
+                    P.image_url,
+                    P.image_path,
+                    P.hydrate_attempts,
+                    P.hydrate_needed,
+                )
+                .where(self._due(now, stale_before), P.id > after_id)
+                .order_by(P.id)
+                .limit(limit)
+            ).all()
+        return [HydrateCandidate(*row[:7], source_changed=bool(row[7])) for row in rows]
+
+    def count_due_for_hydration(self, *, now: datetime, stale_before: datetime) -> int:
+        with self.reading() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(PRODUCTS).where(self._due(now, stale_before))
+                ).scalar_one()
+            )
 
     # --- vectors -------------------------------------------------------------------------
     def vector_space(self) -> str | None:
