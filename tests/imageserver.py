@@ -30,6 +30,9 @@ class ImageServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.hits: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
         #: path -> (content type, body), added by tests
         self.files: dict[str, tuple[str, bytes]] = {
             "/red.png": ("image/png", RED_PNG),
@@ -83,7 +86,12 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/loop":
             self._redirect("/loop")
         elif path == "/slow":
+            with self.server._lock:
+                self.server.in_flight += 1
+                self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
             time.sleep(float(query.get("s", ["2"])[0]))
+            with self.server._lock:
+                self.server.in_flight -= 1
             self._send(200, "image/png", RED_PNG)
         elif path == "/drip":
             self.send_response(200)
