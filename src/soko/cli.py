@@ -407,14 +407,28 @@ def _stop_on_sigterm() -> threading.Event:
     return stop
 
 
-def _run_ingest(settings: Settings, batch_size: int | None, follow: bool) -> None:
+InFlightOption = Annotated[
+    int | None,
+    typer.Option(
+        "--in-flight",
+        min=0,
+        max=16,
+        help="Batches written at once while the next is read (0: one at a time; "
+        "default 2 on a server, 1 on Milvus Lite).",
+    ),
+]
+
+
+def _run_ingest(
+    settings: Settings, batch_size: int | None, follow: bool, in_flight: int | None = None
+) -> None:
     from soko.catalog import Catalog, IngestQueue
     from soko.ingest import IngestWorker
 
     stop = _stop_on_sigterm()
     with (
         Catalog.connect(settings.database_url) as catalog,
-        IngestWorker(settings, catalog, batch_size=batch_size) as worker,
+        IngestWorker(settings, catalog, batch_size=batch_size, in_flight=in_flight) as worker,
         _progress() as progress,
     ):
         pending = IngestQueue(catalog).pending_count()
@@ -447,9 +461,10 @@ def ingest(
         int | None,
         typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
     ] = None,
+    in_flight: InFlightOption = None,
 ) -> None:
     """Write pending catalog rows (new, changed, deleted) to Milvus and mark them written."""
-    _run_ingest(settings_from_env(), batch_size, follow)
+    _run_ingest(settings_from_env(), batch_size, follow, in_flight)
 
 
 def _run_hydrate(settings: Settings, limit: int | None) -> None:
@@ -491,11 +506,12 @@ def sync(
         int | None,
         typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
     ] = None,
+    in_flight: InFlightOption = None,
 ) -> None:
     """`soko hydrate`, then `soko ingest`: bring Milvus up to date with the catalog."""
     settings = settings_from_env()
     _run_hydrate(settings, None)
-    _run_ingest(settings, batch_size, follow=False)
+    _run_ingest(settings, batch_size, follow=False, in_flight=in_flight)
 
 
 @app.command()
@@ -541,6 +557,7 @@ def bench_ingest(
     n: Annotated[int, typer.Option(min=1, help="Products to ingest.")] = 100_000,
     backend: Annotated[str, typer.Option(help="lite, server, or both.")] = "both",
     batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per batch.")] = 1000,
+    in_flight: InFlightOption = None,
     milvus_address: Annotated[
         str | None,
         typer.Option(help="Use this Milvus server instead of starting one (server backend)."),
@@ -581,6 +598,7 @@ def bench_ingest(
                     settings,
                     n,
                     batch_size=batch_size,
+                    in_flight=in_flight,
                     on_progress=partial(progress.advance, task),
                 )
             path = write_result(result, out_dir)

@@ -46,7 +46,7 @@ def test_two_worker_processes_write_every_row_exactly_once(
         nprobe=16,
         database_url=postgres_url,
     )
-    total = 4000
+    total = 2000
     with Catalog.connect(postgres_url) as catalog:
         seed_catalog(catalog, range(1, total + 1))
     # Create the collection up front so both workers start writing at once.
@@ -66,7 +66,7 @@ def test_two_worker_processes_write_every_row_exactly_once(
         start.wait()
         results.append(
             subprocess.run(
-                [sys.executable, "-m", "soko", "ingest", "--batch-size", "50"],
+                [sys.executable, "-m", "soko", "ingest", "--batch-size", "25"],
                 capture_output=True,
                 text=True,
                 timeout=300,

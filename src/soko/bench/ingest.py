@@ -41,6 +41,7 @@ class IngestBenchResult:
     backend: str
     n: int
     batch_size: int
+    in_flight: int
     rows_per_s: float
     seconds_to_searchable: float
     seconds_ingest: float
@@ -103,6 +104,7 @@ def run_ingest_bench(
     n: int,
     *,
     batch_size: int,
+    in_flight: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestBenchResult:
     """Fill a fresh catalog, ingest it into a fresh collection, and time it."""
@@ -110,7 +112,9 @@ def run_ingest_bench(
         fill_catalog(catalog, n)
         store = VectorStore.connect(settings, BENCH_SPACE)
         try:
-            worker = IngestWorker(settings, catalog, batch_size=batch_size, store=store)
+            worker = IngestWorker(
+                settings, catalog, batch_size=batch_size, store=store, in_flight=in_flight
+            )
             began = time.perf_counter()
             stats = worker.run(on_batch=lambda b: on_progress(b.claimed) if on_progress else None)
             ingested = time.perf_counter()
@@ -130,6 +134,7 @@ def run_ingest_bench(
         backend=store.backend,
         n=n,
         batch_size=batch_size,
+        in_flight=worker.in_flight,
         rows_per_s=round(n / total, 1),
         seconds_to_searchable=round(total, 3),
         seconds_ingest=round(ingested - began, 3),

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import BigInteger, Connection, Select, func, select, text, update
+from sqlalchemy import BigInteger, Connection, RootTransaction, Select, func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -184,12 +184,25 @@ def mark_written(
 
 
 class Claim:
-    """A claimed batch; `mark_written` must be called, if at all, after the Milvus write."""
+    """A claimed batch. Call `mark_written` (if at all) after the Milvus write, then `close`.
 
-    def __init__(self, catalog: Catalog, rows: PendingRows, connection: Connection | None):
+    On PostgreSQL the claim owns a connection whose transaction holds the rows' locks;
+    `close(commit=True)` commits the marks and releases them, `close(commit=False)` (or a
+    dropped connection, when the process dies) rolls back and leaves the rows pending. A
+    claim may be handed to another thread, as long as one thread uses it at a time.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        rows: PendingRows,
+        connection: Connection | None = None,
+        transaction: RootTransaction | None = None,
+    ) -> None:
         self.rows = rows
         self._catalog = catalog
         self._connection = connection
+        self._transaction = transaction
 
     def mark_written(self, ids: npt.NDArray[np.int64], versions: npt.NDArray[np.int64]) -> int:
         """Set written_version where the row is still at the version written. Returns count."""
@@ -199,6 +212,25 @@ class Claim:
             return mark_written(self._connection, ids, versions)
         with self._catalog.writing() as conn:
             return mark_written(conn, ids, versions)
+
+    def close(self, *, commit: bool) -> None:
+        if self._connection is None:
+            return
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                if commit:
+                    self._transaction.commit()
+                else:
+                    self._transaction.rollback()
+        finally:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self.close(commit=exc_type is None)
 
 
 class IngestQueue:
@@ -219,20 +251,31 @@ class IngestQueue:
             statement = statement.with_for_update(skip_locked=True, of=PRODUCTS)
         return statement
 
-    @contextmanager
-    def claim(self, limit: int, after_id: int = 0) -> Iterator[Claim]:
-        """Up to `limit` pending rows with id > after_id (empty when there are none)."""
+    def claim(self, limit: int, after_id: int = 0) -> Claim:
+        """Up to `limit` pending rows with id > after_id (empty when there are none).
+
+        Use it as a context manager, or call `close` yourself.
+        """
         statement = self._claim_statement(limit, after_id)
         dim = self.catalog.dim
-        if self.catalog.is_postgresql:
-            # The transaction (and the row locks) lasts until the caller has marked.
-            with self.catalog.writing() as conn:
+        if not self.catalog.is_postgresql:
+            with self.catalog.reading() as conn:
                 rows = conn.execute(statement).all()
-                yield Claim(self.catalog, _columns(rows, dim), conn)
-            return
-        with self.catalog.reading() as conn:
-            rows = conn.execute(statement).all()
-        yield Claim(self.catalog, _columns(rows, dim), None)
+            return Claim(self.catalog, _columns(rows, dim))
+        # The transaction (and the row locks) lasts until the claim is closed.
+        try:
+            connection = self.catalog.engine.connect()
+        except OperationalError as exc:
+            raise self.catalog.unavailable(exc) from exc
+        try:
+            transaction = connection.begin()
+            rows = connection.execute(statement).all()
+        except BaseException as exc:
+            connection.close()
+            if isinstance(exc, OperationalError):
+                raise self.catalog.unavailable(exc) from exc
+            raise
+        return Claim(self.catalog, _columns(rows, dim), connection, transaction)
 
     def pending_count(self) -> int:
         with self.catalog.reading() as conn:

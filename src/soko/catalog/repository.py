@@ -217,7 +217,7 @@ class Catalog:
             with self.engine.connect() as connection, connection.begin():
                 yield connection
         except OperationalError as exc:
-            raise self._unavailable(exc) from exc
+            raise self.unavailable(exc) from exc
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
@@ -229,9 +229,9 @@ class Catalog:
             ):
                 yield connection
         except OperationalError as exc:
-            raise self._unavailable(exc) from exc
+            raise self.unavailable(exc) from exc
 
-    def _unavailable(self, exc: OperationalError) -> CatalogUnavailable:
+    def unavailable(self, exc: OperationalError) -> CatalogUnavailable:
         reason = str(exc.orig or exc).strip().splitlines()[0]
         return CatalogUnavailable(f"catalog database {self.location} failed: {reason}")
 
