@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from imageserver import image_bytes
@@ -78,3 +80,51 @@ def test_import_then_sync_makes_every_product_searchable(tmp_path: Path) -> None
     assert "catalog: 0 products to re-embed, 4 to re-ingest" in reindexed.stdout
     refilled = soko("ingest", env=env)
     assert "ingest: 4 upserted" in refilled.stdout
+
+
+def test_ingest_follow_keeps_writing_changes_until_sigterm(tmp_path: Path) -> None:
+    from factories import TEST_SPACE, seed_catalog
+    from soko.catalog import IngestQueue
+
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
+        milvus_address=str(tmp_path / "milvus.db"),
+        nlist=16,
+        nprobe=16,
+    )
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "MILVUS_ADDRESS": settings.milvus_address,
+        "SOKO_NLIST": "16",
+        "SOKO_NPROBE": "16",
+        "SOKO_INGEST_POLL": "0.2",
+    }
+    with Catalog.connect(settings.database_url) as catalog:
+        seed_catalog(catalog, range(1, 21))
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "soko", "ingest", "--follow"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            queue = IngestQueue(catalog)
+            deadline = time.monotonic() + 60
+            while queue.pending_count() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert queue.pending_count() == 0
+            seed_catalog(catalog, range(21, 31), seed=3)  # arrives while the worker runs
+            catalog.delete(5)
+            while queue.pending_count() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert queue.pending_count() == 0
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            stdout, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr
+    assert "ingest: 30 upserted, 1 deleted, 31 marked" in stdout
+    with VectorStore.connect(settings, TEST_SPACE) as store:
+        assert sorted(pid for pid, _ in store.iter_versions()) == [
+            i for i in range(1, 31) if i != 5
+        ]
