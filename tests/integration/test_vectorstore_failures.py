@@ -53,6 +53,8 @@ def test_a_lite_file_open_in_another_process_is_a_clear_error(tmp_path: Path) ->
     finally:
         holder.kill()
         holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
 
 
 def test_closing_the_last_store_releases_a_lite_file(tmp_path: Path) -> None:
