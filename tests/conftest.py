@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pgserver import LocalPostgres
+from pgserver import unavailable_reason as postgres_unavailable_reason
 from soko.config import Settings, load_settings
 from soko.vectorstore.server import LocalMilvusServer, server_supported
 
@@ -58,3 +60,28 @@ def settings(milvus_address: str, tmp_path: Path) -> Settings:
         milvus_timeout_ms=20_000,
         database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
     )
+
+
+# --- catalog: a real PostgreSQL server, and catalogs on SQLite and PostgreSQL ---------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A throwaway PostgreSQL server (initdb + pg_ctl) on a free loopback port."""
+    why = postgres_unavailable_reason()
+    if why:
+        pytest.skip(f"PostgreSQL tests not run: {why}")
+    server = LocalPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: LocalPostgres) -> str:
+    """A fresh database on the session's PostgreSQL server."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from soko.catalog import Catalog, ProductCreate, VectorUpdate
 from soko.vectorstore import DIM, ProductVectors
 
 CATEGORIES = ("shoes", "bags", "phones", "fabrics")
@@ -63,3 +64,40 @@ def brute_force_top_k(
     """Exact top-k row indices by squared L2 (ties broken by index)."""
     d = (queries**2).sum(1)[:, None] - 2.0 * queries @ corpus.T + (corpus**2).sum(1)[None, :]
     return np.argsort(d, axis=1, kind="stable")[:, :k]
+
+
+# --- catalog ----------------------------------------------------------------------------------
+#: The vector space recorded by catalogs that tests fill with precomputed vectors.
+TEST_SPACE = "test-precomputed;fusion=0.6/0.4"
+
+
+def product_creates(ids: Sequence[int] | range, *, seller: int = 1) -> list[ProductCreate]:
+    return [
+        ProductCreate(
+            product_id=int(i),
+            name=f"product {i}",
+            description=f"description of product {i}",
+            category=CATEGORIES[int(i) % len(CATEGORIES)],
+            price=float(int(i) % 100) * 10.0,
+            seller_id=seller,
+            image_url=f"https://img.example/{i}.jpg",
+        )
+        for i in ids
+    ]
+
+
+def seed_catalog(
+    catalog: Catalog, ids: Sequence[int] | range, *, seed: int = 0
+) -> dict[int, npt.NDArray[np.float32]]:
+    """Import products and give them precomputed unit vectors, as hydrate would."""
+    catalog.import_products(product_creates(ids))
+    vectors = unit_vectors(len(ids), seed=seed)
+    versions = {pid: p.version for pid, p in catalog.get_many(list(ids)).items()}
+    catalog.store_vectors(
+        [
+            VectorUpdate(product_id=int(i), version=versions[int(i)], hybrid=vectors[k])
+            for k, i in enumerate(ids)
+        ],
+        TEST_SPACE,
+    )
+    return {int(i): vectors[k] for k, i in enumerate(ids)}

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -341,7 +342,14 @@ def reindex(
     with VectorStore.connect(settings, space):
         pass
     out.print(f"collection {settings.collection_name!r} re-created for {space} (0 vectors)")
-    out.print("next: re-ingest every product from the catalog")
+    from soko.catalog import Catalog
+
+    with Catalog.connect(settings.database_url) as catalog:
+        rehydrate, rewrite = catalog.reset_for_reindex(space)
+    out.print(
+        f"catalog: {rehydrate} products to re-embed, {rewrite} to re-ingest; "
+        "next: `soko sync` (hydrate + ingest)"
+    )
 
 
 def main() -> None:
@@ -353,3 +361,259 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+# --- catalog, hydrate and ingest ------------------------------------------------------------
+#: Rejected rows printed by `soko import` before it only counts the rest.
+SHOWN_PROBLEMS = 50
+
+
+@app.command("import")
+def import_catalog(
+    file: Annotated[Path, typer.Argument(help="A .csv or .jsonl catalog file.")],
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: from the extension).")
+    ] = None,
+) -> None:
+    """Validate and upsert a catalog file; bad rows are reported with their line and skipped.
+
+    Columns: product_id, name, description, category, price, seller_id, and image_url or
+    image_path (relative paths are relative to the file). Exit 1 if any row was rejected.
+    """
+    from soko.catalog import Catalog
+    from soko.catalog.importer import count_lines, import_file
+
+    settings = settings_from_env()
+    total = count_lines(file) if file.is_file() else 0
+    with Catalog.connect(settings.database_url) as catalog, _progress() as progress:
+        task = progress.add_task(f"importing {file.name}", total=max(total, 1))
+        report = import_file(
+            catalog,
+            file,
+            fmt=file_format,
+            on_progress=lambda line: progress.update(task, completed=line),
+        )
+        progress.update(task, completed=max(total, 1))
+    r = report.result
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        out.print(f"rejected {problem}")
+    if len(report.problems) > SHOWN_PROBLEMS:
+        out.print(f"... and {len(report.problems) - SHOWN_PROBLEMS} more rejected rows")
+    out.print(
+        f"{file.name}: {report.rows} rows: {r.inserted} new, {r.updated} updated, "
+        f"{r.restored} restored, {r.unchanged} unchanged, {len(report.problems)} rejected"
+    )
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def _stop_on_sigterm() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+InFlightOption = Annotated[
+    int | None,
+    typer.Option(
+        "--in-flight",
+        min=0,
+        max=16,
+        help="Batches written at once while the next is read (0: one at a time; "
+        "default 2 on a server, 1 on Milvus Lite).",
+    ),
+]
+
+
+def _run_ingest(
+    settings: Settings, batch_size: int | None, follow: bool, in_flight: int | None = None
+) -> None:
+    from soko.catalog import Catalog, IngestQueue
+    from soko.ingest import IngestWorker
+
+    stop = _stop_on_sigterm()
+    with (
+        Catalog.connect(settings.database_url) as catalog,
+        IngestWorker(settings, catalog, batch_size=batch_size, in_flight=in_flight) as worker,
+        _progress() as progress,
+    ):
+        pending = IngestQueue(catalog).pending_count()
+        task = progress.add_task("ingesting", total=None if follow else pending)
+        try:
+            if follow:
+                worker.follow(stop, on_batch=lambda b: progress.advance(task, b.claimed))
+            else:
+                worker.run(stop=stop, on_batch=lambda b: progress.advance(task, b.claimed))
+        except KeyboardInterrupt:
+            stop.set()
+        stats = worker.stats
+    out.print(
+        f"ingest: {stats.upserted} upserted, {stats.deleted} deleted, {stats.marked} marked "
+        f"in {stats.batches} batches; {stats.changed_meanwhile} changed meanwhile (still pending)"
+    )
+    if stats.bad_vectors:
+        raise InvalidInput(
+            f"{len(stats.bad_vectors)} products have unusable stored vectors and were not "
+            f"written (e.g. {sorted(stats.bad_vectors)[:5]}); run `soko hydrate` for them"
+        )
+
+
+@app.command()
+def ingest(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep running and ingest new changes as they come.")
+    ] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
+    ] = None,
+    in_flight: InFlightOption = None,
+) -> None:
+    """Write pending catalog rows (new, changed, deleted) to Milvus and mark them written."""
+    _run_ingest(settings_from_env(), batch_size, follow, in_flight)
+
+
+def _run_hydrate(settings: Settings, limit: int | None) -> None:
+    from soko.catalog import Catalog
+    from soko.embedding import load_embedder
+    from soko.hydrate import Hydrator
+
+    embedder = load_embedder(settings)
+    with (
+        Catalog.connect(settings.database_url) as catalog,
+        Hydrator(settings, catalog, embedder) as hydrator,
+        _progress() as progress,
+    ):
+        due = hydrator.due_count()
+        task = progress.add_task("hydrating", total=min(due, limit) if limit else due)
+        stats = hydrator.run(limit=limit, on_chunk=partial(progress.advance, task))
+    out.print(
+        f"hydrate: {stats.stored} products embedded ({stats.images} images, "
+        f"{stats.image_failures} image failures kept text-only or their previous image vector, "
+        f"to be retried); {stats.changed_meanwhile} changed meanwhile"
+    )
+    for product_id, error in list(stats.errors.items())[:SHOWN_PROBLEMS]:
+        out.print(f"image failed for product {product_id}: {error}")
+
+
+@app.command()
+def hydrate(
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Hydrate at most this many products.")
+    ] = None,
+) -> None:
+    """Embed products that are new, changed, stale or due an image retry; store their vectors."""
+    _run_hydrate(settings_from_env(), limit)
+
+
+@app.command()
+def sync(
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
+    ] = None,
+    in_flight: InFlightOption = None,
+) -> None:
+    """`soko hydrate`, then `soko ingest`: bring Milvus up to date with the catalog."""
+    settings = settings_from_env()
+    _run_hydrate(settings, None)
+    _run_ingest(settings, batch_size, follow=False, in_flight=in_flight)
+
+
+@app.command()
+def reconcile(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report drift, change nothing.")
+    ] = False,
+    no_ingest: Annotated[
+        bool, typer.Option("--no-ingest", help="Only mark rows pending; do not write them now.")
+    ] = False,
+) -> None:
+    """Compare catalog and Milvus; repair rows missing or stale in Milvus, remove extra ones."""
+    from soko.catalog import Catalog
+    from soko.reconcile import reconcile as run_reconcile
+    from soko.vectorstore import VectorStore
+
+    settings = settings_from_env()
+    with Catalog.connect(settings.database_url) as catalog:
+        space = catalog.vector_space()
+        if space is None:
+            out.print("reconcile: the catalog holds no vectors yet; nothing to compare")
+            return
+        with VectorStore.connect(settings, space) as store, out.status("comparing..."):
+            report = run_reconcile(catalog, store, dry_run=dry_run)
+    verb = "would be" if dry_run else "were"
+    out.print(f"catalog rows: {report.catalog_rows}, Milvus rows: {report.milvus_rows}")
+    for label, ids, action in (
+        ("missing in Milvus", report.missing, "made pending"),
+        ("stale in Milvus", report.stale, "made pending"),
+        ("deleted in the catalog but in Milvus", report.deleted, "removed from Milvus"),
+        ("unknown to the catalog", report.unknown, "removed from Milvus"),
+    ):
+        shown = ", ".join(map(str, ids[:20])) + (" ..." if len(ids) > 20 else "")
+        out.print(f"{label}: {len(ids)}" + (f" ({verb} {action}: {shown})" if ids else ""))
+    if not report.drift:
+        out.print("no drift")
+    elif report.applied and not no_ingest and (report.missing or report.stale):
+        _run_ingest(settings, None, follow=False)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    n: Annotated[int, typer.Option(min=1, help="Products to ingest.")] = 100_000,
+    backend: Annotated[str, typer.Option(help="lite, server, or both.")] = "both",
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per batch.")] = 1000,
+    in_flight: InFlightOption = None,
+    milvus_address: Annotated[
+        str | None,
+        typer.Option(help="Use this Milvus server instead of starting one (server backend)."),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Catalog database (default: a fresh SQLite file).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the JSON.")] = Path(
+        "bench/results"
+    ),
+) -> None:
+    """Rows/s from catalog to searchable in Milvus, for n products with precomputed vectors."""
+    import shutil
+
+    from soko.bench.ingest import bench_settings, new_workdir, run_ingest_bench, write_result
+    from soko.vectorstore.server import LocalMilvusServer
+
+    if backend not in {"lite", "server", "both"}:
+        raise InvalidInput("--backend must be lite, server or both", field="backend")
+    base = settings_from_env()
+    for name in ("lite", "server") if backend == "both" else (backend,):
+        workdir = new_workdir()
+        server: LocalMilvusServer | None = None
+        try:
+            if name == "lite":
+                address = str(workdir / "milvus.db")
+            elif milvus_address:
+                address = milvus_address
+            else:
+                server = LocalMilvusServer(workdir / "milvus-server")
+                with out.status("starting a Milvus server..."):
+                    server.start()
+                address = server.address
+            settings = bench_settings(base, address, workdir, database_url)
+            with _progress() as progress:
+                task = progress.add_task(f"ingest into {name}", total=n)
+                result = run_ingest_bench(
+                    settings,
+                    n,
+                    batch_size=batch_size,
+                    in_flight=in_flight,
+                    on_progress=partial(progress.advance, task),
+                )
+            path = write_result(result, out_dir)
+            out.print(
+                f"{name}: {result.rows_per_s:,.0f} rows/s to searchable "
+                f"({n} rows in {result.seconds_to_searchable:.1f}s; indexed after "
+                f"{result.seconds_to_indexed:.1f}s); phases {result.phases} -> {path}"
+            )
+        finally:
+            if server is not None:
+                server.stop()
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -20,6 +20,7 @@ each map these to a status code or a one-line message in one table.
     │   └── BlockedAddress          the URL points at a private/loopback/metadata address
     └── CatalogError
         ├── ProductNotFound
+        ├── ProductExists
         └── CatalogUnavailable
 """
 
@@ -111,6 +112,14 @@ class ProductNotFound(CatalogError):
 
     def __init__(self, product_id: int) -> None:
         super().__init__(f"Product {product_id} not found")
+        self.product_id = product_id
+
+
+class ProductExists(CatalogError):
+    """A product with that id is already in the catalog."""
+
+    def __init__(self, product_id: int) -> None:
+        super().__init__(f"Product {product_id} already exists")
         self.product_id = product_id
 
 

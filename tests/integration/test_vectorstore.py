@@ -176,10 +176,10 @@ def test_threshold_keeps_exactly_the_scores_at_or_above_it(
     store, vectors = loaded
     query = vectors[7]
     exact = vectors @ query
-    # 8 products at or above it. Just below the 8th score, not on it: Milvus computes that
-    # score in float32 (1.4e-9 lower here), and a threshold equal to numpy's value would
-    # make rounding, not the store, decide whether the 8th is kept.
-    threshold = float(np.sort(exact)[-8]) - 1e-6
+    ranked = np.sort(exact.astype(np.float64))
+    # 8 products above it; halfway to the 9th, so that no score sits on the boundary, where
+    # float32 rounding in Milvus and in numpy may disagree.
+    threshold = float((ranked[-8] + ranked[-9]) / 2)
     hits = store.search(query, limit=50, threshold=threshold, nprobe=16)[0]
     assert all(h.score >= threshold for h in hits)
     expected = set(np.flatnonzero(exact >= threshold - 1e-6).tolist())

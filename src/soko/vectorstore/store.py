@@ -327,13 +327,18 @@ class VectorStore:
         self._call("delete", lambda t: self._client.delete(self.name, filter=expression, timeout=t))
 
     # --- reads ---------------------------------------------------------------------------
-    def get(self, product_id: int, *, with_vector: bool = True) -> StoredProduct | None:
-        found = self.get_many([product_id], with_vector=with_vector)
+    def get(
+        self, product_id: int, *, with_vector: bool = True, strong: bool = False
+    ) -> StoredProduct | None:
+        found = self.get_many([product_id], with_vector=with_vector, strong=strong)
         return found.get(int(product_id))
 
     def get_many(
-        self, product_ids: Sequence[int], *, with_vector: bool = False
+        self, product_ids: Sequence[int], *, with_vector: bool = False, strong: bool = False
     ) -> dict[int, StoredProduct]:
+        """The stored rows for these ids. `strong` waits until every earlier write is visible:
+        Milvus 2.3.5 answers deletes with timestamp 0, so Session consistency does not make a
+        process see its own deletes (nor does a fresh process see anything recent)."""
         ids = [int(i) for i in product_ids]
         if not ids:
             return {}
@@ -347,15 +352,16 @@ class VectorStore:
                 filter=f"{sch.PRIMARY_KEY} in {id_list(ids)}",
                 output_fields=fields,
                 timeout=t,
+                **_consistency(strong),
             ),
         )
         return {int(r[sch.PRIMARY_KEY]): _stored(r, r[sch.PRIMARY_KEY], with_vector) for r in rows}
 
-    def count(self) -> int:
+    def count(self, *, strong: bool = False) -> int:
         rows = self._call(
             "count",
             lambda t: self._client.query(
-                self.name, filter="", output_fields=["count(*)"], timeout=t
+                self.name, filter="", output_fields=["count(*)"], timeout=t, **_consistency(strong)
             ),
         )
         return int(rows[0]["count(*)"]) if rows else 0
@@ -465,6 +471,10 @@ class VectorStore:
             embedder=self.recorded_embedder(),
             server_version=version,
         )
+
+
+def _consistency(strong: bool) -> dict[str, str]:
+    return {"consistency_level": "Strong"} if strong else {}
 
 
 def version_below(version: str, floor: tuple[int, int, int]) -> bool:

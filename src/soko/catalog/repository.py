@@ -1,0 +1,587 @@
+"""`Catalog`: the product catalog's operations (what the CLI, hydrate, ingest and API call).
+
+Every change to a product bumps its `version`; that is what makes a product pending for the
+ingest worker (see `soko.catalog.queue`) and what the compare-and-set writes check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from soko.catalog.database import IMMEDIATE, create_catalog_engine, migrate, safe_url
+from soko.catalog.models import META_TABLE, META_VECTOR_SPACE, PENDING, PRODUCTS, VECTORS
+from soko.catalog.schemas import CatalogCounts, Product, ProductCreate, ProductUpdate
+from soko.errors import (
+    CatalogUnavailable,
+    EmbedderMismatch,
+    InvalidInput,
+    InvalidVector,
+    ProductExists,
+    ProductNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+P = PRODUCTS.c
+V = VECTORS.c
+META = META_TABLE
+
+#: Columns a change to which makes the stored vectors stale.
+EMBEDDED_FIELDS = frozenset({"name", "description", "image_url", "image_path"})
+CONTENT_FIELDS = (
+    "name",
+    "description",
+    "category",
+    "price",
+    "seller_id",
+    "image_url",
+    "image_path",
+)
+_PRODUCT_COLUMNS = (
+    P.id,
+    P.name,
+    P.description,
+    P.category,
+    P.price,
+    P.seller_id,
+    P.image_url,
+    P.image_path,
+    P.created_at,
+    P.updated_at,
+    P.deleted,
+    P.version,
+    P.written_version,
+    P.has_vector,
+    P.last_hydrated_at,
+    P.hydrate_error,
+    P.hydrate_attempts,
+    P.next_hydrate_at,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _product(row: Any) -> Product:
+    """A Product from a result row of `_PRODUCT_COLUMNS`."""
+    m = row._mapping
+    return Product(
+        product_id=int(m["id"]),
+        name=m["name"],
+        description=m["description"],
+        category=m["category"],
+        price=float(m["price"]),
+        seller_id=int(m["seller_id"]),
+        image_url=m["image_url"],
+        image_path=m["image_path"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        deleted=bool(m["deleted"]),
+        version=int(m["version"]),
+        written_version=m["written_version"],
+        has_vector=bool(m["has_vector"]),
+        last_hydrated_at=m["last_hydrated_at"],
+        hydrate_error=m["hydrate_error"],
+        hydrate_attempts=int(m["hydrate_attempts"]),
+        next_hydrate_at=m["next_hydrate_at"],
+    )
+
+
+@dataclass
+class ImportResult:
+    inserted: int = 0
+    updated: int = 0
+    restored: int = 0
+    unchanged: int = 0
+
+    def add(self, other: ImportResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.restored += other.restored
+        self.unchanged += other.unchanged
+
+
+@dataclass(frozen=True)
+class HydrateCandidate:
+    """What hydrate needs of a product: its text, its image source, and its version."""
+
+    product_id: int
+    version: int
+    name: str
+    description: str
+    image_url: str | None
+    image_path: str | None
+    attempts: int
+    #: False for a stale refresh or an image retry: the image source is unchanged.
+    source_changed: bool
+
+
+@dataclass(frozen=True)
+class StoredVectors:
+    image: npt.NDArray[np.float32] | None
+    text: npt.NDArray[np.float32] | None
+    hybrid: npt.NDArray[np.float32] | None
+
+
+@dataclass(frozen=True)
+class VectorUpdate:
+    """Hydrate's result for one product, written only if the row is still at `version`."""
+
+    product_id: int
+    version: int
+    hybrid: npt.NDArray[np.float32]
+    image: npt.NDArray[np.float32] | None = None
+    text: npt.NDArray[np.float32] | None = None
+    hydrated_at: datetime = field(default_factory=utcnow)
+    error: str | None = None
+    #: When `error` is set: the attempt count so far and when to try the image again.
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+
+
+def vector_bytes(vector: npt.ArrayLike | None, dim: int, product_id: int) -> bytes | None:
+    """float32 little-endian bytes of a finite `dim`-vector, or InvalidVector."""
+    if vector is None:
+        return None
+    array = np.asarray(vector, dtype="<f4").reshape(-1)
+    if array.shape[0] != dim:
+        raise InvalidVector(
+            f"product {product_id}: vector has {array.shape[0]} dimensions, expected {dim}",
+            product_id=product_id,
+        )
+    if not np.isfinite(array).all():
+        raise InvalidVector(
+            f"product {product_id}: vector contains NaN or inf", product_id=product_id
+        )
+    return array.tobytes()
+
+
+def vector_from_bytes(data: bytes | None) -> npt.NDArray[np.float32] | None:
+    if data is None:
+        return None
+    return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+class Catalog:
+    """The product catalog on one database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, *, dim: int = 768) -> None:
+        self.engine = engine
+        self.dim = dim
+
+    @classmethod
+    def connect(cls, database_url: str, *, run_migrations: bool = True) -> Catalog:
+        catalog = cls(create_catalog_engine(database_url))
+        if run_migrations:
+            try:
+                migrate(catalog.engine)
+            except BaseException:
+                catalog.close()
+                raise
+        return catalog
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @property
+    def location(self) -> str:
+        return safe_url(self.engine.url)
+
+    # --- transactions --------------------------------------------------------------------
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection, connection.begin():
+                yield connection
+        except OperationalError as exc:
+            raise self.unavailable(exc) from exc
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction (`BEGIN IMMEDIATE` on SQLite: it takes the write lock now)."""
+        try:
+            with (
+                self.engine.connect().execution_options(**{IMMEDIATE: True}) as connection,
+                connection.begin(),
+            ):
+                yield connection
+        except OperationalError as exc:
+            raise self.unavailable(exc) from exc
+
+    def unavailable(self, exc: OperationalError) -> CatalogUnavailable:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        return CatalogUnavailable(f"catalog database {self.location} failed: {reason}")
+
+    # --- reads ---------------------------------------------------------------------------
+    def get(self, product_id: int, *, include_deleted: bool = False) -> Product:
+        """The product, or ProductNotFound (also for deleted ones unless include_deleted)."""
+        with self.reading() as conn:
+            row = conn.execute(select(*_PRODUCT_COLUMNS).where(P.id == product_id)).first()
+        if row is None or (row.deleted and not include_deleted):
+            raise ProductNotFound(product_id)
+        return _product(row)
+
+    def get_many(
+        self, product_ids: Sequence[int], *, include_deleted: bool = False
+    ) -> dict[int, Product]:
+        ids = [int(i) for i in product_ids]
+        found: dict[int, Product] = {}
+        with self.reading() as conn:
+            for start in range(0, len(ids), 1000):
+                rows = conn.execute(
+                    select(*_PRODUCT_COLUMNS).where(P.id.in_(ids[start : start + 1000]))
+                ).all()
+                for row in rows:
+                    if include_deleted or not row.deleted:
+                        found[int(row.id)] = _product(row)
+        return found
+
+    def vectors(self, product_id: int) -> StoredVectors:
+        with self.reading() as conn:
+            row = conn.execute(
+                select(P.id, V.image_vector, V.text_vector, V.hybrid_vector)
+                .select_from(PRODUCTS.outerjoin(VECTORS, V.product_id == P.id))
+                .where(P.id == product_id)
+            ).first()
+        if row is None:
+            raise ProductNotFound(product_id)
+        return StoredVectors(
+            vector_from_bytes(row.image_vector),
+            vector_from_bytes(row.text_vector),
+            vector_from_bytes(row.hybrid_vector),
+        )
+
+    def counts(self) -> CatalogCounts:
+        active = P.deleted == False  # noqa: E712 (SQL)
+        with self.reading() as conn:
+            total, deleted, unhydrated, errors = conn.execute(
+                select(
+                    func.count(),
+                    func.count().filter(P.deleted == True),  # noqa: E712 (SQL)
+                    func.count().filter(active, P.has_vector == False),  # noqa: E712 (SQL)
+                    func.count().filter(active, P.hydrate_error.is_not(None)),
+                )
+            ).one()
+            pending = conn.execute(select(func.count()).select_from(PRODUCTS).where(PENDING))
+            pending_count = int(pending.scalar_one())
+        return CatalogCounts(
+            total=int(total),
+            active=int(total) - int(deleted),
+            deleted=int(deleted),
+            pending=pending_count,
+            unhydrated=int(unhydrated),
+            hydrate_errors=int(errors),
+        )
+
+    # --- writes --------------------------------------------------------------------------
+    def create(self, product: ProductCreate, *, now: datetime | None = None) -> Product:
+        """Add a product. A deleted product's id may be reused; a live one is ProductExists."""
+        now = now or utcnow()
+        with self.writing() as conn:
+            existing = conn.execute(select(P.deleted).where(P.id == product.product_id)).first()
+            if existing is not None and not existing.deleted:
+                raise ProductExists(product.product_id)
+            if existing is None:
+                try:
+                    conn.execute(insert(PRODUCTS), [_new_row(product, now)])
+                except IntegrityError:
+                    raise ProductExists(product.product_id) from None
+            else:
+                values = {name: getattr(product, name) for name in CONTENT_FIELDS}
+                conn.execute(
+                    update(PRODUCTS)
+                    .where(P.id == product.product_id)
+                    .values(**values, **_content_changed(now), deleted=False, created_at=now)
+                )
+        return self.get(product.product_id)
+
+    def update(
+        self, product_id: int, change: ProductUpdate, *, now: datetime | None = None
+    ) -> Product:
+        """Apply a partial change. A change of text or image makes the product re-hydrate."""
+        now = now or utcnow()
+        changes = change.changes()
+        with self.writing() as conn:
+            row = conn.execute(
+                select(*(P[name] for name in CONTENT_FIELDS), P.deleted).where(P.id == product_id)
+            ).first()
+            if row is None or row.deleted:
+                raise ProductNotFound(product_id)
+            current = row._mapping
+            if changes.get("image_url"):
+                changes.setdefault("image_path", None)
+            if changes.get("image_path"):
+                changes.setdefault("image_url", None)
+            changed = {k: v for k, v in changes.items() if current[k] != v}
+            if changed:
+                values: dict[str, Any] = {**changed, "version": P.version + 1, "updated_at": now}
+                if EMBEDDED_FIELDS & changed.keys():
+                    values.update(_content_changed(now))
+                conn.execute(update(PRODUCTS).where(P.id == product_id).values(**values))
+        return self.get(product_id)
+
+    def delete(self, product_id: int, *, now: datetime | None = None) -> Product:
+        """Soft-delete: the row stays (so the worker can remove it from Milvus), marked deleted."""
+        now = now or utcnow()
+        with self.writing() as conn:
+            result = conn.execute(
+                update(PRODUCTS)
+                .where(P.id == product_id, P.deleted == False)  # noqa: E712 (SQL)
+                .values(deleted=True, version=P.version + 1, updated_at=now)
+            )
+            if result.rowcount != 1:
+                raise ProductNotFound(product_id)
+        return self.get(product_id, include_deleted=True)
+
+    def import_products(
+        self, products: Sequence[ProductCreate], *, now: datetime | None = None
+    ) -> ImportResult:
+        """Upsert a batch: new rows inserted, changed rows updated, identical rows untouched."""
+        now = now or utcnow()
+        result = ImportResult()
+        ids = [p.product_id for p in products]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("an import batch must not hold the same product_id twice")
+        with self.writing() as conn:
+            existing = {
+                int(row.id): row._mapping
+                for row in conn.execute(
+                    select(P.id, P.deleted, *(P[name] for name in CONTENT_FIELDS)).where(
+                        P.id.in_(ids)
+                    )
+                )
+            }
+            new_rows: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for product in products:
+                current = existing.get(product.product_id)
+                if current is None:
+                    new_rows.append(_new_row(product, now))
+                    result.inserted += 1
+                    continue
+                values = {name: getattr(product, name) for name in CONTENT_FIELDS}
+                changed = {k for k, v in values.items() if current[k] != v}
+                if not changed and not current["deleted"]:
+                    result.unchanged += 1
+                    continue
+                if current["deleted"]:
+                    result.restored += 1
+                else:
+                    result.updated += 1
+                updates.append(
+                    {
+                        "b_id": product.product_id,
+                        **values,
+                        "embedded_changed": bool(EMBEDDED_FIELDS & changed),
+                    }
+                )
+            if new_rows:
+                conn.execute(insert(PRODUCTS), new_rows)
+            for params in updates:
+                values = {k: v for k, v in params.items() if k in CONTENT_FIELDS}
+                values.update(deleted=False, version=P.version + 1, updated_at=now)
+                if params["embedded_changed"]:
+                    values.update(_content_changed(now))
+                conn.execute(update(PRODUCTS).where(P.id == params["b_id"]).values(**values))
+        return result
+
+    # --- hydration ---------------------------------------------------------------------
+    def _due(self, now: datetime, stale_before: datetime) -> Any:
+        """Live products that need vectors: new or changed, stale, or due an image retry."""
+        return and_(
+            P.deleted == False,  # noqa: E712 (SQL)
+            or_(
+                P.hydrate_needed == True,  # noqa: E712 (SQL)
+                P.has_vector == False,  # noqa: E712 (SQL)
+                P.last_hydrated_at.is_(None),
+                P.last_hydrated_at < stale_before,
+                and_(P.hydrate_error.is_not(None), P.next_hydrate_at <= now),
+            ),
+        )
+
+    def due_for_hydration(
+        self, limit: int, *, after_id: int = 0, now: datetime, stale_before: datetime
+    ) -> list[HydrateCandidate]:
+        """Up to `limit` products due for hydration with id > after_id, in id order."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(
+                    P.id,
+                    P.version,
+                    P.name,
+                    P.description,
+                    P.image_url,
+                    P.image_path,
+                    P.hydrate_attempts,
+                    P.hydrate_needed,
+                )
+                .where(self._due(now, stale_before), P.id > after_id)
+                .order_by(P.id)
+                .limit(limit)
+            ).all()
+        return [HydrateCandidate(*row[:7], source_changed=bool(row[7])) for row in rows]
+
+    def count_due_for_hydration(self, *, now: datetime, stale_before: datetime) -> int:
+        with self.reading() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(PRODUCTS).where(self._due(now, stale_before))
+                ).scalar_one()
+            )
+
+    # --- vectors -------------------------------------------------------------------------
+    def vector_space(self) -> str | None:
+        """The `vector_space_id` that made the stored vectors (None before the first)."""
+        with self.reading() as conn:
+            return conn.execute(
+                select(META.c.value).where(META.c.key == META_VECTOR_SPACE)
+            ).scalar_one_or_none()
+
+    def store_vectors(self, updates: Sequence[VectorUpdate], vector_space: str) -> list[int]:
+        """Write hydrate results, each only if its row is still at the version hydrate read.
+
+        Returns the ids written; the others changed meanwhile and stay due for hydration.
+        """
+        rows = [
+            {
+                "product_id": u.product_id,
+                "image_vector": vector_bytes(u.image, self.dim, u.product_id),
+                "text_vector": vector_bytes(u.text, self.dim, u.product_id),
+                "hybrid_vector": vector_bytes(u.hybrid, self.dim, u.product_id),
+            }
+            for u in updates
+        ]
+        mark = (
+            update(PRODUCTS)
+            .where(P.id == bindparam("b_id"), P.version == bindparam("b_version"))
+            .values(
+                last_hydrated_at=bindparam("b_hydrated_at"),
+                hydrate_error=bindparam("b_error"),
+                hydrate_attempts=bindparam("b_attempts"),
+                next_hydrate_at=bindparam("b_next"),
+                hydrate_needed=False,
+                has_vector=True,
+                version=P.version + 1,
+            )
+            .returning(P.id)
+        )
+        written: list[int] = []
+        with self.writing() as conn:
+            self._claim_vector_space(conn, vector_space)
+            # One statement per row: RETURNING with executemany is not portable.
+            for u, row in zip(updates, rows, strict=True):
+                params = {
+                    "b_id": u.product_id,
+                    "b_version": u.version,
+                    "b_hydrated_at": u.hydrated_at,
+                    "b_error": u.error,
+                    "b_attempts": u.attempts if u.error else 0,
+                    "b_next": u.next_attempt_at if u.error else None,
+                }
+                if conn.execute(mark, params).first() is None:
+                    continue  # changed since hydrate read it: its vectors would be stale
+                conn.execute(upsert_vectors(conn), [row])
+                written.append(u.product_id)
+        return written
+
+    def reset_for_reindex(self, vector_space: str) -> tuple[int, int]:
+        """After `soko reindex` re-created the collection empty for `vector_space`.
+
+        Every live product must be written again. If the catalog's vectors come from another
+        vector space they are useless now: the products are marked for re-hydration and stop
+        counting as having a vector (so the worker cannot write old vectors into the new
+        collection). Returns (products to re-hydrate, products to re-ingest).
+        """
+        with self.writing() as conn:
+            recorded = conn.execute(
+                select(META.c.value).where(META.c.key == META_VECTOR_SPACE)
+            ).scalar_one_or_none()
+            rehydrate = 0
+            if recorded is not None and recorded != vector_space:
+                rehydrate = conn.execute(
+                    update(PRODUCTS)
+                    .where(P.has_vector == True)  # noqa: E712 (SQL)
+                    .values(has_vector=False, hydrate_needed=True, version=P.version + 1)
+                ).rowcount
+                conn.execute(META.delete().where(META.c.key == META_VECTOR_SPACE))
+            rewrite = conn.execute(
+                update(PRODUCTS).where(P.written_version.is_not(None)).values(written_version=None)
+            ).rowcount
+        return int(rehydrate), int(rewrite)
+
+    def _claim_vector_space(self, conn: Connection, vector_space: str) -> None:
+        recorded = conn.execute(
+            select(META.c.value).where(META.c.key == META_VECTOR_SPACE)
+        ).scalar_one_or_none()
+        if recorded is None:
+            conn.execute(insert(META), [{"key": META_VECTOR_SPACE, "value": vector_space}])
+        elif recorded != vector_space:
+            raise EmbedderMismatch(
+                f"the catalog holds vectors from {recorded!r}, this process makes "
+                f"{vector_space!r}; run `soko reindex` to re-embed every product, or set "
+                "SOKO_EMBEDDER and the fusion weights to match"
+            )
+
+
+def upsert_vectors(conn: Connection) -> Any:
+    """INSERT ... ON CONFLICT (product_id) DO UPDATE for product_vectors, in this dialect."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(VECTORS)
+    return statement.on_conflict_do_update(
+        index_elements=[V.product_id],
+        set_={
+            "image_vector": statement.excluded.image_vector,
+            "text_vector": statement.excluded.text_vector,
+            "hybrid_vector": statement.excluded.hybrid_vector,
+        },
+    )
+
+
+def _new_row(product: ProductCreate, now: datetime) -> dict[str, Any]:
+    return {
+        "id": product.product_id,
+        **{name: getattr(product, name) for name in CONTENT_FIELDS},
+        "created_at": now,
+        "updated_at": now,
+        "deleted": False,
+        "version": 1,
+        "written_version": None,
+        "hydrate_needed": True,
+        "has_vector": False,
+        "hydrate_attempts": 0,
+    }
+
+
+def _content_changed(now: datetime) -> dict[str, Any]:
+    """Values for a change of what is embedded: re-hydrate, forget past image failures."""
+    return {
+        "version": P.version + 1,
+        "updated_at": now,
+        "hydrate_needed": True,
+        "hydrate_error": None,
+        "hydrate_attempts": 0,
+        "next_hydrate_at": None,
+    }

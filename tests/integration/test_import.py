@@ -1,0 +1,174 @@
+"""`soko import`: CSV and JSON Lines files into a real catalog, row by row."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from soko.catalog import Catalog
+from soko.catalog.importer import import_file
+from soko.errors import InvalidInput
+
+CSV_TEXT = '''product_id,name,description,category,price,seller_id,image_url
+1,Red shoe,"Leather,
+hand-stitched",shoes,10,1,https://img.example/1.jpg
+2,Blue bag,,bags,abc,1,
+3,,x,bags,5,1,
+4,Kanga,x,{long},5,1,
+5,Phone,x,phones,100,2,ftp://x.example/a.jpg
+1,Dup,x,shoes,1,1,
+6,Simu,"Simu ""nzuri""",phones,100,2,
+7,Short,x,bags,5
+'''.format(long="k" * 65)
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    with Catalog.connect(f"sqlite:///{tmp_path / 'catalog.db'}") as c:
+        yield c
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bad_csv_rows_are_reported_with_their_line_and_skipped(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    report = import_file(catalog, write(tmp_path / "c.csv", CSV_TEXT))
+    problems = {p.line: p.message for p in report.problems}
+    # Record 1 spans lines 2-3, so "Blue bag" is on line 4.
+    assert sorted(problems) == [4, 5, 6, 7, 8, 10]
+    assert "price" in problems[4]
+    assert "'abc'" in problems[4]
+    assert problems[5].startswith("name: must not be empty")
+    assert "64 UTF-8 bytes" in problems[6]
+    assert problems[7].startswith("image_url:")
+    assert problems[8] == "product_id 1 already given on line 2"
+    assert problems[10] == "expected 7 fields, got 5"
+    assert report.rows == 8
+    assert (report.result.inserted, report.result.unchanged) == (2, 0)
+    assert catalog.get(1).description == "Leather,\nhand-stitched"
+    assert catalog.get(6).description == 'Simu "nzuri"'
+    assert catalog.counts().total == 2
+
+
+def test_reimporting_the_same_file_changes_nothing(catalog: Catalog, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", CSV_TEXT)
+    import_file(catalog, path)
+    before = catalog.get_many([1, 6])
+    again = import_file(catalog, path)
+    assert (again.result.inserted, again.result.updated, again.result.unchanged) == (0, 0, 2)
+    assert catalog.get_many([1, 6]) == before  # same versions, same updated_at
+
+
+def test_a_changed_file_updates_only_what_changed_and_restores_deleted_rows(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "c.csv", CSV_TEXT)
+    import_file(catalog, path)
+    catalog.delete(6)
+    v1 = catalog.get(1).version
+    report = import_file(catalog, write(path, CSV_TEXT.replace("Red shoe", "Red shoes")))
+    assert (report.result.updated, report.result.restored) == (1, 1)
+    assert catalog.get(1).name == "Red shoes"
+    assert catalog.get(1).version == v1 + 1
+    assert not catalog.get(6).deleted
+
+
+def test_jsonl_rows_are_validated_one_by_one(catalog: Catalog, tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"product_id": 1, "name": "A", "category": "c", "price": 1, "seller_id": 1}),
+        "",
+        "{not json",
+        json.dumps([1, 2]),
+        json.dumps(
+            {
+                "product_id": 2,
+                "name": "B",
+                "category": "c",
+                "price": 1,
+                "seller_id": 1,
+                "colour": "red",
+            }
+        ),
+        json.dumps(
+            {
+                "product_id": 3,
+                "name": "C",
+                "category": "c",
+                "price": "2.5",
+                "seller_id": 1,
+                "image_path": "img/3.png",
+            }
+        ),
+    ]
+    report = import_file(catalog, write(tmp_path / "c.jsonl", "\n".join(lines) + "\n"))
+    problems = {p.line: p.message for p in report.problems}
+    assert problems[3].startswith("invalid JSON")
+    assert problems[4] == "expected a JSON object, got list"
+    assert problems[5] == "unknown field(s) colour"
+    assert report.result.inserted == 2
+    # A relative image path is relative to the catalog file.
+    assert catalog.get(3).image_path == str(tmp_path / "img" / "3.png")
+    assert catalog.get(3).price == 2.5
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("c.csv", "product_id,name,colour\n", "unknown column(s) 'colour'"),
+        ("c.csv", "product_id,name\n", "lacks required column(s) category, price, seller_id"),
+        ("c.csv", "", "is empty"),
+        ("c.txt", "x", "cannot tell the format"),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_one_clear_error(
+    catalog: Catalog, tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+        import_file(catalog, write(tmp_path / name, content))
+
+
+def test_a_file_that_is_not_utf8_is_refused(catalog: Catalog, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes("product_id,name,category,price,seller_id\n1,Café,c,1,1\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        import_file(catalog, path)
+
+
+def soko(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "soko", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_the_import_command_reports_rows_and_exits_non_zero_on_rejects(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    path = write(tmp_path / "c.csv", CSV_TEXT)
+    result = soko("import", str(path), env=env)
+    assert result.returncode == 1, result.stderr
+    assert "rejected line 4: price" in result.stdout
+    assert "c.csv: 8 rows: 2 new, 0 updated, 0 restored, 0 unchanged, 6 rejected" in result.stdout
+    good = write(tmp_path / "good.csv", "product_id,name,category,price,seller_id\n9,A,c,1,1\n")
+    result = soko("import", str(good), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "1 new" in result.stdout
+    bad = write(tmp_path / "bad.csv", "product_id,name,colour\n")
+    result = soko("import", str(bad), env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: bad.csv: unknown column(s) 'colour' in the header; expected columns: "
+        "product_id, name, description, category, price, seller_id, image_url, image_path"
+    ]
