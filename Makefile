@@ -20,6 +20,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/soko demo
+	$(BIN)/soko sync
 	$(BIN)/soko serve
 
 lint: install

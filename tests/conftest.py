@@ -85,3 +85,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'catalog.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+# The API server fixtures live with their helpers; importing them here registers them.
+from apiserver import api_server, client  # noqa: E402, F401

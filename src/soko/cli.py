@@ -380,10 +380,13 @@ def import_catalog(
     Columns: product_id, name, description, category, price, seller_id, and image_url or
     image_path (relative paths are relative to the file). Exit 1 if any row was rejected.
     """
+    _run_import(settings_from_env(), file, file_format)
+
+
+def _run_import(settings: Settings, file: Path, file_format: str | None = None) -> None:
     from soko.catalog import Catalog
     from soko.catalog.importer import count_lines, import_file
 
-    settings = settings_from_env()
     total = count_lines(file) if file.is_file() else 0
     with Catalog.connect(settings.database_url) as catalog, _progress() as progress:
         task = progress.add_task(f"importing {file.name}", total=max(total, 1))
@@ -508,6 +511,10 @@ def hydrate(
 
 @app.command()
 def sync(
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", help="Keep running: hydrate and ingest changes as they come."),
+    ] = False,
     batch_size: Annotated[
         int | None,
         typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
@@ -518,6 +525,75 @@ def sync(
     settings = settings_from_env()
     _run_hydrate(settings, None)
     _run_ingest(settings, batch_size, follow=False, in_flight=in_flight)
+    if follow:
+        from soko.catalog import Catalog
+        from soko.embedding import load_embedder
+        from soko.sync import SyncWorker
+
+        stop = _stop_on_sigterm()
+        out.print("following the catalog (Ctrl+C to stop)")
+        with (
+            Catalog.connect(settings.database_url) as catalog,
+            SyncWorker(settings, catalog, load_embedder(settings)) as worker,
+        ):
+            try:
+                worker.follow(stop)
+            except KeyboardInterrupt:
+                stop.set()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (SOKO_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Listen port (SOKO_PORT).")
+    ] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run hydrate + ingest in this process (needed with Milvus Lite; with a "
+            "server, run `soko sync --follow` elsewhere and pass --no-worker).",
+        ),
+    ] = True,
+) -> None:
+    """Serve the HTTP API and the web page (uvicorn)."""
+    import uvicorn
+
+    from soko.api import create_app
+
+    settings = settings_from_env()
+    app_ = create_app(settings, run_worker=worker)
+    listen_host, listen_port = host or settings.host, port or settings.port
+    out.print(f"Soko visual search on http://{listen_host}:{listen_port}/ (API docs at /docs)")
+    uvicorn.run(
+        app_,
+        host=listen_host,
+        port=listen_port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the photos and catalog.csv.")
+    ] = None,
+    count: Annotated[int, typer.Option(min=8, max=100_000, help="Products to make.")] = 1200,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same catalog).")] = 7,
+) -> None:
+    """Make the synthetic demo catalog (rendered photos, names in English, Swahili, French)
+    and import it into the catalog. Then `soko sync` embeds and indexes it."""
+    from soko.demo import write_catalog
+
+    settings = settings_from_env()
+    folder = out_dir or settings.data_dir / "demo"
+    with out.status(f"rendering {count} demo products into {folder}..."):
+        csv_path = write_catalog(folder, count=count, seed=seed)
+    out.print(f"demo catalog: {csv_path}")
+    _run_import(settings, csv_path)
 
 
 @app.command()

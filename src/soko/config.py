@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     replica_number: int = Field(1, ge=1, le=64, validation_alias=_env("SOKO_REPLICA_NUMBER"))
 
     # --- Catalog --------------------------------------------------------------------------
+    data_dir: Path = Field(Path("./data"), validation_alias=_env("SOKO_DATA_DIR"))
     database_url: str = Field("sqlite:///./data/catalog.db", validation_alias=_env("DATABASE_URL"))
 
     # --- Embedding ------------------------------------------------------------------------

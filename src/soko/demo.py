@@ -299,9 +299,17 @@ def generate(out_dir: Path, count: int = 1200, seed: int = 7) -> Iterator[DemoPr
 
 
 def write_catalog(out_dir: Path, count: int = 1200, seed: int = 7) -> Path:
-    """Write the demo catalog as CSV (image paths relative to it); return the CSV path."""
+    """Write the demo catalog as CSV (image paths relative to it); return the CSV path.
+
+    A folder that already holds the catalog for this count and seed is left as it is, so a
+    second `make run` starts at once.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "catalog.csv"
+    stamp = out_dir / ".generated"
+    recipe = f"count={count} seed={seed} size={IMAGE_SIZE}\n"
+    if csv_path.exists() and stamp.exists() and stamp.read_text() == recipe:
+        return csv_path
     tmp = csv_path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -319,4 +327,5 @@ def write_catalog(out_dir: Path, count: int = 1200, seed: int = 7) -> Path:
                 ]
             )
     tmp.replace(csv_path)
+    stamp.write_text(recipe)
     return csv_path

@@ -6,6 +6,8 @@ each map these to a status code or a one-line message in one table.
     SokoError
     ├── ConfigError                 a setting is missing or malformed (names the variable)
     ├── InvalidInput                a request or file row is malformed (names the field)
+    ├── AccessDenied                a product write with writes disabled or a wrong API key
+    │   └── MissingCredentials      a product write without an API key
     ├── VectorStoreError
     │   ├── VectorStoreUnavailable  Milvus unreachable or timed out (retriable)
     │   ├── VectorStoreLocked       a Milvus Lite file is open in another process
@@ -43,6 +45,14 @@ class InvalidInput(SokoError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AccessDenied(SokoError):
+    """Product writes are disabled (no SOKO_API_KEY) or the key sent is wrong."""
+
+
+class MissingCredentials(AccessDenied):
+    """A product write came without an API key."""
 
 
 class VectorStoreError(SokoError):

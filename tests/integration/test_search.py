@@ -12,7 +12,7 @@ from soko.config import Settings
 from soko.embedding import BaselineEmbedder, fuse, vector_space_id
 from soko.errors import InvalidInput, ProductNotFound
 from soko.search import SearchOptions, SearchService
-from soko.vectorstore import ProductVectors, SearchFilters, VectorStore
+from soko.vectorstore import ProductVectors, SearchFilters, SearchHit, VectorStore
 
 NAMES = list(PRODUCTS)
 CATEGORY = {
@@ -87,8 +87,11 @@ def test_photo_plus_words_can_move_the_ranking(service: SearchService) -> None:
     photo = product_photo("blue striped shirt", seed=5)
     plain = service.by_image(photo, options=SearchOptions(limit=14))
     steered = service.by_image(photo, "blue dotted dress", SearchOptions(limit=14))
-    rank = lambda hits, name: [h.product.product_name for h in hits].index(name)  # noqa: E731
-    assert rank(steered, "blue dotted dress") < rank(plain, "blue dotted dress")
+
+    def rank(hits: list[SearchHit]) -> int:
+        return [h.product.product_name for h in hits].index("blue dotted dress")
+
+    assert rank(steered) < rank(plain)
 
 
 def test_words_find_titles(service: SearchService) -> None:
@@ -118,5 +121,5 @@ def test_filters_and_threshold_apply(service: SearchService) -> None:
 def test_options_are_validated() -> None:
     for bad in ({"limit": 0}, {"limit": 101}, {"threshold": -0.1}, {"threshold": 1.5}):
         with pytest.raises(InvalidInput):
-            SearchOptions(**bad)  # type: ignore[arg-type]
+            SearchOptions(**bad)
     assert np.isclose(SearchOptions().limit, 10)

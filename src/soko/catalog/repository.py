@@ -259,6 +259,29 @@ class Catalog:
                         found[int(row.id)] = _product(row)
         return found
 
+    def hybrid_vector(self, product_id: int) -> npt.NDArray[np.float32] | None:
+        """The live product's hybrid vector (None until hydrated); ProductNotFound otherwise.
+
+        One indexed read: "similar to this product" starts here, on the hot path.
+        """
+        with self.reading() as conn:
+            row = conn.execute(
+                select(P.deleted, V.hybrid_vector)
+                .select_from(PRODUCTS.outerjoin(VECTORS, V.product_id == P.id))
+                .where(P.id == product_id)
+            ).first()
+        if row is None or row.deleted:
+            raise ProductNotFound(product_id)
+        return vector_from_bytes(row.hybrid_vector)
+
+    def categories(self) -> list[str]:
+        """Distinct categories of live products, sorted."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(P.category).where(P.deleted == False).distinct().order_by(P.category)  # noqa: E712 (SQL)
+            ).all()
+        return [str(row.category) for row in rows]
+
     def vectors(self, product_id: int) -> StoredVectors:
         with self.reading() as conn:
             row = conn.execute(

@@ -1,0 +1,91 @@
+"""One table from Soko errors to HTTP status codes, and the JSON error shape `{"error": ...}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from soko.api.metrics import Metrics
+from soko.errors import (
+    AccessDenied,
+    BlockedAddress,
+    CatalogUnavailable,
+    EmbedderMismatch,
+    EmbedderUnavailable,
+    ImageFetchError,
+    ImageTooLarge,
+    InvalidImage,
+    InvalidInput,
+    InvalidVector,
+    MissingCredentials,
+    ProductExists,
+    ProductNotFound,
+    SokoError,
+    VectorStoreError,
+    VectorStoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+#: First matching class wins; order leaves before their parents.
+STATUS_CODES: tuple[tuple[type[SokoError], int], ...] = (
+    (ProductNotFound, 404),
+    (MissingCredentials, 401),
+    (AccessDenied, 403),
+    (ProductExists, 409),
+    (ImageTooLarge, 413),
+    (InvalidInput, 422),
+    (InvalidImage, 422),
+    (InvalidVector, 422),
+    (BlockedAddress, 422),
+    (ImageFetchError, 422),
+    (VectorStoreUnavailable, 503),
+    (CatalogUnavailable, 503),
+    (EmbedderUnavailable, 503),
+    (EmbedderMismatch, 500),
+    (VectorStoreError, 502),
+    (SokoError, 500),
+)
+
+
+def status_for(exc: SokoError) -> int:
+    return next(code for cls, code in STATUS_CODES if isinstance(exc, cls))
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form")]
+        field = ".".join(loc) or "request"
+        parts.append(f"{field}: {error.get('msg', 'invalid value')}")
+    return "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
+    @app.exception_handler(SokoError)
+    async def soko_error(request: Request, exc: SokoError) -> JSONResponse:
+        status = status_for(exc)
+        if isinstance(exc, VectorStoreError):
+            kind = "unavailable" if isinstance(exc, VectorStoreUnavailable) else "error"
+            metrics.milvus_errors.labels(kind).inc()
+        if isinstance(exc, ProductNotFound):
+            return error_response(404, "Product not found")
+        if status >= 500:
+            log.warning("%s %s failed: %s", request.method, request.url.path, exc)
+        return error_response(status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))

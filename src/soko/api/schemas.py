@@ -1,0 +1,68 @@
+"""Request and response bodies of the HTTP API (the seed's shapes, DESIGN.md "HTTP API")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from soko.vectorstore import SearchHit
+
+
+def public_image_url(product_id: int, image_url: str, *, thumbnail: bool = False) -> str:
+    """Remote images are linked as they are; anything else (a local file, which Milvus does
+    not record) is served by the API from the catalog."""
+    if image_url.startswith(("http://", "https://")):
+        return image_url
+    return f"/api/products/{product_id}/image" + ("?size=thumb" if thumbnail else "")
+
+
+class ProductHit(BaseModel):
+    """One search result: the product's fields as Milvus holds them, and its score."""
+
+    product_id: int
+    product_name: str
+    category: str
+    price: float
+    seller_id: int
+    image_url: str
+    thumbnail_url: str
+    score: float = Field(description="cosine similarity, 1 - d/2 for squared L2 distance d")
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> ProductHit:
+        p = hit.product
+        return cls(
+            product_id=p.product_id,
+            product_name=p.product_name,
+            category=p.category,
+            price=round(float(p.price), 2),
+            seller_id=p.seller_id,
+            image_url=public_image_url(p.product_id, p.image_url),
+            thumbnail_url=public_image_url(p.product_id, p.image_url, thumbnail=True),
+            score=round(hit.score, 6),
+        )
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"error": "Product not found"}})
+    error: str
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def error_responses(*codes: int) -> Responses:
+    """OpenAPI entries for the error statuses a route can answer, all `{"error": ...}`."""
+    return {code: {"model": ErrorBody, "description": ERROR_MEANINGS[code]} for code in codes}
+
+
+ERROR_MEANINGS = {
+    401: "No API key sent",
+    403: "Writes disabled, or wrong API key",
+    404: "Product not found",
+    409: "A product with this id exists",
+    413: "Upload over the byte or pixel limit",
+    422: "A parameter or field is invalid (the message names it)",
+    503: "Milvus or the catalog is unreachable",
+}

@@ -1,0 +1,96 @@
+"""A real `soko serve` process on a free loopback port, over a small synthetic catalog.
+
+Its fixtures are registered in tests/conftest.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from soko.vectorstore.server import free_port
+
+API_KEY = "test-key-0123456789"
+CATALOG_SIZE = 90
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    base_url: str
+    env: dict[str, str]
+    data_dir: Path
+    log: Path
+
+
+def soko(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "soko", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"soko {' '.join(args)} failed:\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    root = tmp_path_factory.mktemp("api")
+    port = free_port()
+    env = {
+        **os.environ,
+        "MILVUS_ADDRESS": str(root / "milvus.db"),
+        "DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
+        "SOKO_DATA_DIR": str(root / "data"),
+        "SOKO_EMBEDDER": "baseline",
+        "SOKO_API_KEY": API_KEY,
+        "SOKO_HOST": "127.0.0.1",
+        "SOKO_PORT": str(port),
+        "SOKO_INGEST_POLL": "0.5",
+        "SOKO_LOG_LEVEL": "INFO",
+    }
+    soko("demo", "--count", str(CATALOG_SIZE), env=env, cwd=root)
+    soko("sync", env=env, cwd=root)
+    log = root / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "soko", "serve"], env=env, cwd=root, stdout=out, stderr=out
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"soko serve exited:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"soko serve not healthy in time:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield ApiServer(base_url, env, root / "data", log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def client(api_server: ApiServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_server.base_url, timeout=30) as http:
+        yield http

@@ -1,0 +1,353 @@
+"""Every route of a real `soko serve` over real HTTP, the bad inputs included."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from apiserver import API_KEY, CATALOG_SIZE, ApiServer
+from soko.vectorstore.server import free_port
+
+AUTH = {"X-API-Key": API_KEY}
+
+
+def demo_photo(server: ApiServer, product_id: int) -> bytes:
+    return (server.data_dir / "demo" / "images" / f"{product_id}.jpg").read_bytes()
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached in time")
+        time.sleep(0.3)
+
+
+# --- similar products -----------------------------------------------------------------------
+def test_similar_products_have_the_seed_shape_and_never_the_product(
+    client: httpx.Client,
+) -> None:
+    response = client.get("/api/products/similar/7", params={"limit": 10, "threshold": 0.5})
+    assert response.status_code == 200
+    hits = response.json()
+    assert 0 < len(hits) <= 10
+    for hit in hits:
+        assert {"product_id", "product_name", "category", "price", "seller_id", "image_url",
+                "score"} <= hit.keys()  # fmt: skip
+        assert hit["product_id"] != 7
+        assert hit["score"] >= 0.5
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_similar_products_respect_limit_and_filters(client: httpx.Client) -> None:
+    hits = client.get(
+        "/api/products/similar/3",
+        params={
+            "limit": 5,
+            "threshold": 0,
+            "category": "bags",
+            "max_price": 9000,
+            "exclude_seller": 1,
+        },
+    ).json()
+    assert len(hits) <= 5
+    assert hits
+    assert all(h["category"] == "bags" and h["price"] <= 9000 for h in hits)
+    assert all(h["seller_id"] != 1 for h in hits)
+
+
+def test_unknown_product_is_404_with_the_seed_message(client: httpx.Client) -> None:
+    response = client.get("/api/products/similar/987654")
+    assert response.status_code == 404
+    assert response.json() == {"error": "Product not found"}
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/products/similar/abc", "product_id"),
+        ("/api/products/similar/-3", "product_id"),
+        ("/api/products/similar/7?limit=0", "limit"),
+        ("/api/products/similar/7?limit=101", "limit"),
+        ("/api/products/similar/7?threshold=-0.1", "threshold"),
+        ("/api/products/similar/7?threshold=1.5", "threshold"),
+        ("/api/products/similar/7?limit=ten", "limit"),
+        ("/api/products/similar/7?limt=5", "limt"),
+        ("/api/products/similar/7?min_price=-1", "min_price"),
+        ("/api/search?limit=5", "q"),
+        ("/api/search?q=", "q"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_field(
+    client: httpx.Client, path: str, field: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 422
+    assert response.json()["error"].startswith(field)
+
+
+def test_min_price_above_max_price_is_refused(client: httpx.Client) -> None:
+    response = client.get("/api/products/similar/7?min_price=500&max_price=100")
+    assert response.status_code == 422
+    assert "min_price" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "category", ['x" or category != "y', "bags\\", "bags' || true || '", 'bags" || "1"=="1']
+)
+def test_category_values_cannot_widen_the_filter(client: httpx.Client, category: str) -> None:
+    response = client.get("/api/products/similar/7", params={"category": category, "threshold": 0})
+    assert response.status_code == 200
+    assert response.json() == []
+
+
+# --- text and image search ------------------------------------------------------------------
+def test_text_search_finds_products_by_their_words(client: httpx.Client) -> None:
+    hits = client.get("/api/search", params={"q": "sufuria", "limit": 5}).json()
+    assert hits
+    assert all(h["category"] == "kitchenware" for h in hits[:3])
+
+
+def test_image_search_finds_the_photographed_product(
+    client: httpx.Client, api_server: ApiServer
+) -> None:
+    response = client.post(
+        "/api/search/image",
+        files={"image": ("photo.jpg", demo_photo(api_server, 12), "image/jpeg")},
+        data={"limit": "5"},
+    )
+    assert response.status_code == 200, response.text
+    hits = response.json()
+    assert hits[0]["product_id"] == 12
+    # A photo against the product's own hybrid vector: with orthogonal baseline image and
+    # text parts the cosine is 0.6 / |(0.6, 0.4)| = 0.832.
+    assert hits[0]["score"] == pytest.approx(0.832, abs=0.01)
+    assert len(hits) == 5
+
+
+def test_image_search_takes_words_and_filters(client: httpx.Client, api_server: ApiServer) -> None:
+    response = client.post(
+        "/api/search/image",
+        files={"image": ("p.jpg", demo_photo(api_server, 12), "image/jpeg")},
+        data={"text": "mkoba", "limit": "4", "category": "bags", "threshold": "0.1"},
+    )
+    assert response.status_code == 200
+    assert all(h["category"] == "bags" and h["score"] >= 0.1 for h in response.json())
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "status"),
+    [
+        ("empty.jpg", b"", 422),
+        ("notes.jpg", b"this is a shopping list, not a photo\n" * 20, 422),
+        ("huge.png", _png_claiming(100_000, 100_000), 413),
+    ],
+)
+def test_bad_uploads_are_refused_with_json(
+    client: httpx.Client, name: str, payload: bytes, status: int
+) -> None:
+    response = client.post("/api/search/image", files={"image": (name, payload, "image/jpeg")})
+    assert response.status_code == status
+    assert response.json()["error"]
+
+
+def test_a_truncated_jpeg_is_refused(client: httpx.Client, api_server: ApiServer) -> None:
+    photo = demo_photo(api_server, 20)
+    response = client.post(
+        "/api/search/image", files={"image": ("cut.jpg", photo[: len(photo) // 2], "image/jpeg")}
+    )
+    assert response.status_code == 422
+    assert "truncated" in response.json()["error"] or "image" in response.json()["error"]
+
+
+def test_a_30_mb_upload_is_refused_before_it_is_read(client: httpx.Client) -> None:
+    response = client.post(
+        "/api/search/image", files={"image": ("big.jpg", b"\xff" * (30 * 1024 * 1024))}
+    )
+    assert response.status_code == 413
+    assert "SOKO_MAX_IMAGE_BYTES" in response.json()["error"]
+
+
+def test_an_upload_without_the_image_field_names_it(client: httpx.Client) -> None:
+    response = client.post("/api/search/image", data={"text": "shoes"})
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("image")
+
+
+# --- products -------------------------------------------------------------------------------
+def test_get_product_and_its_images(client: httpx.Client) -> None:
+    product = client.get("/api/products/4").json()
+    assert product["product_id"] == 4
+    assert product["category"] == "fabrics"
+    assert product["searchable"] is True
+    full = client.get(product["image_url"])
+    assert full.status_code == 200
+    assert full.headers["content-type"] == "image/jpeg"
+    thumb = client.get(product["thumbnail_url"])
+    assert thumb.headers["content-type"] == "image/webp"
+    assert len(thumb.content) < len(full.content)
+    assert max(Image.open(io.BytesIO(thumb.content)).size) <= 256
+    assert client.get("/api/products/4/image?size=huge").status_code == 422
+    assert client.get("/api/products/999999").json() == {"error": "Product not found"}
+
+
+def test_categories_list_the_demo_categories(client: httpx.Client) -> None:
+    categories = client.get("/api/categories").json()
+    assert {"shoes", "bags", "phones", "fabrics", "jewellery", "kitchenware", "furniture",
+            "beauty"} <= set(categories)  # fmt: skip
+
+
+NEW = {
+    "product_id": 5001,
+    "name": "Kikapu cha ukili — woven basket",
+    "description": "Hand-woven palm-leaf basket",
+    "category": "bags",
+    "price": 1500,
+    "seller_id": 9,
+}
+
+
+def test_writes_need_the_key(client: httpx.Client) -> None:
+    missing = client.post("/api/products", json=NEW)
+    assert missing.status_code == 401
+    assert "X-API-Key" in missing.json()["error"]
+    wrong = client.post("/api/products", json=NEW, headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 403
+    assert client.delete("/api/products/3", headers={"X-API-Key": "nope"}).status_code == 403
+    assert client.get("/api/products/5001").status_code == 404
+
+
+def test_create_update_delete_flow_reaches_search(client: httpx.Client) -> None:
+    created = client.post("/api/products", json=NEW, headers=AUTH)
+    assert created.status_code == 201, created.text
+    assert created.json()["searchable"] is False
+    assert client.post("/api/products", json=NEW, headers=AUTH).status_code == 409
+
+    # The background sync embeds and ingests it; then it has neighbours of its own.
+    wait_for(lambda: client.get("/api/products/similar/5001?threshold=0").status_code == 200)
+    hits = client.get("/api/search", params={"q": "kikapu ukili", "limit": 3}).json()
+    assert hits[0]["product_id"] == 5001
+
+    patched = client.patch("/api/products/5001", json={"price": 1750.5}, headers=AUTH)
+    assert patched.status_code == 200
+    assert patched.json()["price"] == 1750.5
+
+    assert client.delete("/api/products/5001", headers=AUTH).status_code == 204
+    assert client.get("/api/products/5001").status_code == 404
+
+    def gone() -> bool:
+        hits = client.get("/api/search", params={"q": "kikapu ukili", "limit": 3}).json()
+        return all(h["product_id"] != 5001 for h in hits)
+
+    wait_for(gone)
+
+
+def test_bad_product_bodies_name_the_field(client: httpx.Client) -> None:
+    extra = client.post("/api/products", json={**NEW, "colour": "red"}, headers=AUTH)
+    assert extra.status_code == 422
+    assert "colour" in extra.json()["error"]
+    long_category = client.post(
+        "/api/products", json={**NEW, "product_id": 5002, "category": "ß" * 40}, headers=AUTH
+    )
+    assert long_category.status_code == 422
+    assert "category" in long_category.json()["error"]
+    bad_price = client.patch("/api/products/4", json={"price": "cheap"}, headers=AUTH)
+    assert bad_price.status_code == 422
+    assert bad_price.json()["error"].startswith("price")
+
+
+# --- operations -----------------------------------------------------------------------------
+def test_health_reports_milvus_catalog_and_embedder(client: httpx.Client) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["collection"] == "product_embeddings"
+    assert body["embedder"] == "baseline-v1"
+    assert body["vectors"] >= CATALOG_SIZE
+    assert body["catalog"]["active"] >= CATALOG_SIZE
+    assert body["sync"]["state"] in {"running", "starting"}
+
+
+def test_metrics_expose_latency_errors_and_ingest_lag(client: httpx.Client) -> None:
+    client.get("/api/products/similar/7")
+    text = client.get("/metrics").text
+    assert (
+        'soko_http_request_duration_seconds_count{method="GET",route="/api/products/similar/{product_id}",status="2xx"}'
+        in text
+    )
+    assert 'soko_search_duration_seconds_count{kind="similar"}' in text
+    assert "soko_ingest_pending_rows" in text
+    assert "soko_milvus_errors_total" in text
+
+
+def test_openapi_docs_and_the_page_are_served(client: httpx.Client) -> None:
+    assert "swagger" in client.get("/docs").text.lower()
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/products/similar/{product_id}", "/api/search/image", "/api/search"} <= set(paths)
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Soko visual search" in page.text
+
+
+def test_writes_are_refused_when_no_key_is_configured(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MILVUS_ADDRESS": str(tmp_path / "milvus.db"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
+        "SOKO_DATA_DIR": str(tmp_path),
+        "SOKO_EMBEDDER": "baseline",
+        "SOKO_PORT": str(port),
+    }
+    env.pop("SOKO_API_KEY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "soko", "serve", "--no-worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(up)
+        response = httpx.post(f"{url}/api/products", json=NEW, headers=AUTH)
+        assert response.status_code == 403
+        assert "SOKO_API_KEY" in response.json()["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
