@@ -387,17 +387,21 @@ def bench_search(
     clients: Annotated[str, typer.Option(help="Concurrent clients for throughput.")] = "1,4,16",
     duration: Annotated[
         float, typer.Option(min=0.5, help="Seconds per concurrent-clients run.")
-    ] = 4.0,
+    ] = 2.5,
     max_latency_s: Annotated[
-        float, typer.Option(min=1.0, help="Cap on one single-client run (>= 200 queries).")
-    ] = 60.0,
+        float, typer.Option(min=1.0, help="Cap on one single-client run (>= 100 queries).")
+    ] = 8.0,
     writers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent writers.")] = 4,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Rows per write (default SOKO_INGEST_BATCH_SIZE).")
     ] = None,
     keep_loaded: Annotated[
-        bool, typer.Option(help="Keep the server collection loaded while writing.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--keep-loaded/--release-while-writing",
+            help="Server collection loaded while writing (live ingest) or released (bulk load).",
+        ),
+    ] = True,
     results_dir: Annotated[Path, typer.Option("--out", help="Folder for results.")] = Path(
         "bench/results"
     ),

@@ -51,6 +51,9 @@ def test_tiny_benchmark_on_lite_faiss_and_numpy(tmp_path: Path) -> None:
     assert lite.load.rows_per_s > 0
     assert lite.disk is not None
     assert lite.disk.bytes > 3000 * 768 * 4
+    assert "segments+index" in lite.disk.breakdown
+    assert set(lite.disk.breakdown) <= {"wal", "segments+index"}
+    assert 0 < lite.disk.data_bytes_per_million_vectors <= lite.disk.bytes_per_million_vectors
     assert lite.memory is not None
     assert lite.memory.rss_bytes > 0
     # Lite ran in a child process: its memory is not this test process's.

@@ -44,7 +44,7 @@ def markdown_table(results: Results) -> str:
     lines += [
         "",
         "| backend | index | insert vectors/s (until searchable) | writers | index build + "
-        "settle s | disk GB per 1M vectors | memory (RSS) GB |",
+        "settle s | disk GB per 1M vectors: collection (all) | memory (RSS) GB |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in results.runs:
@@ -56,7 +56,12 @@ def _summary_row(run: Run) -> str:
     rate = _f(run.load.rows_per_s, 0) if run.load else "–"
     writers = str(run.load.writers) if run.load else "–"
     build = _f(run.settle.total_s) if run.settle else _f(run.build_s)
-    disk = _f(run.disk.bytes_per_million_vectors / 1e9, 2) if run.disk else "–"
+    disk = (
+        f"{run.disk.data_bytes_per_million_vectors / 1e9:.2f} "
+        f"({run.disk.bytes_per_million_vectors / 1e9:.2f})"
+        if run.disk
+        else "–"
+    )
     rss = _f(run.memory.rss_bytes / 1e9, 2) if run.memory else "–"
     return f"| {run.backend} | {run.index} | {rate} | {writers} | {build} | {disk} | {rss} |"
 

@@ -78,6 +78,9 @@ class Settle(BaseModel):
 class Disk(BaseModel):
     bytes: int
     bytes_per_million_vectors: float
+    data_bytes_per_million_vectors: float = Field(
+        description="the collection itself: segments and index, without WAL and metadata"
+    )
     breakdown: dict[str, int]
 
 

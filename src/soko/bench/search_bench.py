@@ -35,7 +35,7 @@ class SearchBenchOptions:
     hnsw_ef_construction: int = 200
     batch_size: int = 1000
     writers: int = 4
-    keep_loaded: bool = False
+    keep_loaded: bool = True
     measure: MeasureOptions = field(default_factory=MeasureOptions)
     settle: SettleOptions = field(default_factory=SettleOptions)
     work_dir: Path = Path("bench/out")
