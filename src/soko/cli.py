@@ -387,7 +387,7 @@ def bench_search(
     clients: Annotated[str, typer.Option(help="Concurrent clients for throughput.")] = "1,4,16",
     duration: Annotated[
         float, typer.Option(min=0.5, help="Seconds per concurrent-clients run.")
-    ] = 2.5,
+    ] = 2.0,
     max_latency_s: Annotated[
         float, typer.Option(min=1.0, help="Cap on one single-client run (>= 100 queries).")
     ] = 8.0,

@@ -21,12 +21,12 @@ class MeasureOptions:
     params: Sequence[int] = (8, 16, 32, 64)
     clients: Sequence[int] = (1, 4, 16)
     #: Seconds of each concurrent-clients run.
-    duration_s: float = 2.5
+    duration_s: float = 2.0
     #: A single-client run stops after this long once `min_queries` have run (keeps Milvus
     #: Lite at 1M, hundreds of ms a query, inside the hour; fast backends run every query).
     max_latency_s: float = 8.0
     min_queries: int = 100
-    warmup: int = 50
+    warmup: int = 30
 
 
 def measure_points(

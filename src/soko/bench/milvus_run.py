@@ -214,7 +214,8 @@ def run_milvus(job: MilvusJob, report: Report | None = None) -> Run:
         return _run_on(job, dataset, _settings(job, address), server, watched, data_path, report)
     finally:
         if server is not None:
-            server.stop()
+            # 2.3.5 ignores SIGTERM once a collection is loaded; its data is thrown away.
+            server.stop(grace_s=0.5 if not job.keep_data else 5.0)
         if not job.keep_data:
             shutil.rmtree(data_path, ignore_errors=True)
 
