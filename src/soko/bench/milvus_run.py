@@ -122,7 +122,7 @@ def _cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def _search_fn(store: VectorStore, k: int, param: list[int]) -> Any:
+def _search_fn(store: VectorStore, k: int, param: list[int]) -> SearchFn:
     def search(query: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
         hits = store.search(query, limit=k, nprobe=param[0])[0]
         return np.fromiter((h.product.product_id - 1 for h in hits), np.int64, len(hits))

@@ -78,8 +78,16 @@ def plot_recall_latency(results: Results, path: Path) -> None:
         xs = [p.recall_at_k for p in run.points]
         ys = [p.latency.p50_ms for p in run.points]
         style = "--" if run.backend in {"faiss", "numpy"} else "-"
-        marker = "*" if run.backend == "numpy" else "o"
-        (line,) = ax.plot(xs, ys, style, marker=marker, label=f"{run.backend} {run.index}")
+        exact = run.backend == "numpy"
+        (line,) = ax.plot(
+            xs,
+            ys,
+            style,
+            marker="*" if exact else "o",
+            markersize=14 if exact else 6,
+            zorder=5 if exact else 2,
+            label=f"{run.backend} {run.index}",
+        )
         for p, x, y in zip(run.points, xs, ys, strict=True):
             if p.param_name != "exact":
                 ax.annotate(
