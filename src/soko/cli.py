@@ -352,6 +352,134 @@ def reindex(
     )
 
 
+# --- soko bench search ---------------------------------------------------------------------
+
+
+def _int_list(value: str, option: str) -> tuple[int, ...]:
+    try:
+        items = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise InvalidInput(f"{option}: expected comma-separated integers, got {value!r}") from None
+    if not items or any(i < 1 for i in items):
+        raise InvalidInput(f"{option}: expected positive integers, got {value!r}")
+    return items
+
+
+@bench_app.command("search")
+def bench_search(
+    n: Annotated[int, typer.Option(min=10, help="Base vectors.")] = 100_000,
+    queries: Annotated[int, typer.Option(min=10, help="Held-out queries.")] = 1000,
+    clusters: Annotated[int, typer.Option(min=1, help="Clusters in the mixture.")] = 2048,
+    categories: Annotated[int, typer.Option(min=1, help="Categories (partition key).")] = 32,
+    spread: Annotated[float, typer.Option(min=0.0, help="Noise around a cluster centre.")] = 0.6,
+    seed: Annotated[int, typer.Option(help="Seed of the data set.")] = 0,
+    backends: Annotated[
+        str, typer.Option(help="Comma-separated: numpy, faiss, lite, server.")
+    ] = "numpy,faiss,lite,server",
+    server_indexes: Annotated[
+        str, typer.Option(help="Index types on the server.")
+    ] = "IVF_FLAT,HNSW,IVF_SQ8",
+    nlist: Annotated[
+        int | None, typer.Option(min=1, help="IVF lists (default SOKO_NLIST).")
+    ] = None,
+    nprobe: Annotated[str, typer.Option(help="nprobe values (IVF).")] = "8,16,32,64",
+    ef: Annotated[str, typer.Option(help="ef values (HNSW; at least 10).")] = "16,32,64,128",
+    clients: Annotated[str, typer.Option(help="Concurrent clients for throughput.")] = "1,4,16",
+    duration: Annotated[
+        float, typer.Option(min=0.5, help="Seconds per concurrent-clients run.")
+    ] = 2.0,
+    max_latency_s: Annotated[
+        float, typer.Option(min=1.0, help="Cap on one single-client run (>= 100 queries).")
+    ] = 8.0,
+    writers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent writers.")] = 4,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Rows per write (default SOKO_INGEST_BATCH_SIZE).")
+    ] = None,
+    keep_loaded: Annotated[
+        bool,
+        typer.Option(
+            "--keep-loaded/--release-while-writing",
+            help="Server collection loaded while writing (live ingest) or released (bulk load).",
+        ),
+    ] = True,
+    results_dir: Annotated[Path, typer.Option("--out", help="Folder for results.")] = Path(
+        "bench/results"
+    ),
+    work_dir: Annotated[Path, typer.Option(help="Data set cache and Milvus data.")] = Path(
+        "bench/out"
+    ),
+) -> None:
+    """Recall, latency, throughput, insertion, disk and memory: Milvus vs FAISS vs exact."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from soko.bench.dataset import DatasetSpec
+    from soko.bench.measure import MeasureOptions
+    from soko.bench.search_bench import (
+        BACKENDS,
+        SearchBenchOptions,
+        run_search_bench,
+        write_results,
+    )
+    from soko.config import IndexType
+
+    settings = settings_from_env()
+    chosen = tuple(b.strip() for b in backends.split(",") if b.strip())
+    unknown = [b for b in chosen if b not in BACKENDS]
+    if unknown or not chosen:
+        raise InvalidInput(f"--backends: unknown {unknown}; choose from {', '.join(BACKENDS)}")
+    try:
+        indexes = tuple(IndexType(i.strip().upper()) for i in server_indexes.split(",") if i)
+    except ValueError:
+        raise InvalidInput(f"--server-indexes: unknown index in {server_indexes!r}") from None
+    efs = _int_list(ef, "--ef")
+    if min(efs) < 10:
+        raise InvalidInput("--ef: HNSW needs ef >= k (10)")
+    try:
+        spec = DatasetSpec(
+            n=n, queries=queries, clusters=clusters, categories=categories, spread=spread, seed=seed
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    options = SearchBenchOptions(
+        spec=spec,
+        backends=chosen,
+        server_indexes=indexes,
+        nlist=nlist or settings.nlist,
+        nprobes=_int_list(nprobe, "--nprobe"),
+        efs=efs,
+        batch_size=batch_size or settings.ingest_batch_size,
+        writers=writers,
+        keep_loaded=keep_loaded,
+        measure=MeasureOptions(
+            clients=_int_list(clients, "--clients"),
+            duration_s=duration,
+            max_latency_s=max_latency_s,
+        ),
+        work_dir=work_dir,
+        command="soko bench search " + " ".join(sys.argv[3:]),
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=1)
+
+        def report(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=max(total, 1))
+
+        results = run_search_bench(options, report, report)
+    paths = write_results(results, results_dir)
+    from soko.bench.report import markdown_table
+
+    out.print(markdown_table(results))
+    out.print(f"results: {paths['json']}  plot: {paths['plot']}  table: {paths['table']}")
+    out.print(f"wall time: {results.wall_s:.0f} s")
+
+
 def main() -> None:
     try:
         app()

@@ -4,7 +4,15 @@ from soko.vectorstore.batch import ProductVectors
 from soko.vectorstore.filters import SearchFilters
 from soko.vectorstore.schema import DIM, CollectionSpec, truncate_utf8
 from soko.vectorstore.scores import distance_to_score
-from soko.vectorstore.store import SearchHit, StoredProduct, StoreStats, VectorStore
+from soko.vectorstore.store import (
+    SearchHit,
+    SegmentInfo,
+    StoredProduct,
+    StoreStats,
+    VectorStore,
+    WriteTiming,
+)
+from soko.vectorstore.writes import WriteReport, write_batches
 
 __all__ = [
     "DIM",
@@ -12,9 +20,13 @@ __all__ = [
     "ProductVectors",
     "SearchFilters",
     "SearchHit",
+    "SegmentInfo",
     "StoreStats",
     "StoredProduct",
     "VectorStore",
+    "WriteReport",
+    "WriteTiming",
     "distance_to_score",
     "truncate_utf8",
+    "write_batches",
 ]
