@@ -73,3 +73,16 @@ def test_secrets_are_not_echoed() -> None:
     settings = Settings(milvus_password="hunter2", api_key="k3y")  # type: ignore[arg-type]
     assert "hunter2" not in repr(settings)
     assert "k3y" not in repr(settings)
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    from pydantic import AliasChoices
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        assert isinstance(alias, AliasChoices), name
+        variable = alias.choices[0]
+        assert f"`{variable}`" in readme, f"{variable} ({name}) is not in the README"
