@@ -1,0 +1,242 @@
+"""`soko bench api`: `/api/products/similar` end to end over HTTP, beside the raw search.
+
+The set-up is production's: a Milvus server holding the collection the API expects (the
+baseline embedder's vector space), a SQLite catalog holding the same products and their
+hybrid vectors, and `soko serve --no-worker` as its own process. The raw figure is the very
+search the route makes (the product's vector, limit 10, threshold 0.5, the product excluded),
+timed through `VectorStore` from this process; the difference is what HTTP, FastAPI, the
+catalog read and JSON cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+from pydantic import BaseModel
+
+from soko.api.routes.search import SIMILAR_DEFAULT_THRESHOLD
+from soko.bench.dataset import Dataset, DatasetSpec, build_dataset, category_name, product_batches
+from soko.bench.http_similar import HttpSimilarRun, measure_similar_http
+from soko.bench.milvus_run import SettleOptions, settle
+from soko.bench.results import Machine, describe_machine
+from soko.bench.stats import Latency
+from soko.catalog import Catalog, ProductCreate, VectorUpdate
+from soko.config import load_settings
+from soko.embedding import BaselineEmbedder, vector_space_id
+from soko.vectorstore import SearchFilters, VectorStore, write_batches
+from soko.vectorstore.server import LocalMilvusServer, free_port
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "soko.bench.api/1"
+CATALOG_CHUNK = 10_000
+API_START_TIMEOUT_S = 600.0
+
+Report = Callable[[str, int, int], None]
+
+
+class ApiBenchResults(BaseModel):
+    schema_id: str = SCHEMA
+    n: int
+    sampled_products: int
+    nprobe: int
+    threshold: float
+    machine: Machine
+    load_s: float
+    catalog_s: float
+    raw_search: Latency
+    http: HttpSimilarRun
+    api_over_raw_p50: float
+    api_over_raw_p99: float
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class ApiBenchOptions:
+    spec: DatasetSpec
+    work_dir: Path
+    sample: int = 2000
+    clients: tuple[int, ...] = (1, 4, 16)
+    duration_s: float = 10.0
+    writers: int = 4
+    nprobe: int = 16
+
+
+def _fill_catalog(catalog: Catalog, dataset: Dataset, space: str, report: Report) -> None:
+    categories = dataset.categories()
+    n = dataset.spec.n
+    for first, vectors in dataset.chunks(CATALOG_CHUNK):
+        ids = range(first + 1, first + vectors.shape[0] + 1)
+        catalog.import_products(
+            [
+                ProductCreate(
+                    product_id=pid,
+                    name=f"product {pid}",
+                    category=category_name(int(categories[pid - 1])),
+                    price=float((pid * 7919) % 100_000) / 100.0,
+                    seller_id=pid % 5000,
+                    image_url=f"https://img.soko.example/p/{pid}.jpg",
+                )
+                for pid in ids
+            ]
+        )
+        # Freshly imported rows are at version 1: the compare-and-set write expects that.
+        catalog.store_vectors(
+            [
+                VectorUpdate(product_id=pid, version=1, hybrid=vectors[i])
+                for i, pid in enumerate(ids)
+            ],
+            space,
+        )
+        report("catalog", first + vectors.shape[0], n)
+
+
+def _start_api(env: dict[str, str], log_path: Path, base_url: str) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "soko", "serve", "--no-worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + API_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"soko serve exited; see {log_path}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=5).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"soko serve not healthy after {API_START_TIMEOUT_S:.0f}s; see {log_path}")
+
+
+def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
+    started = time.perf_counter()
+    spec = options.spec
+    dataset = build_dataset(spec, options.work_dir / "data")
+    root = options.work_dir / "api"
+    root.mkdir(parents=True, exist_ok=True)
+    catalog_path = root / "catalog.db"
+    catalog_path.unlink(missing_ok=True)
+    space = vector_space_id(BaselineEmbedder().identity, 0.6, 0.4)
+    server = LocalMilvusServer(root / "milvus").start()
+    api: subprocess.Popen[bytes] | None = None
+    try:
+        settings = load_settings(
+            milvus_address=server.address,
+            nprobe=options.nprobe,
+            milvus_timeout_ms=600_000,
+            database_url=f"sqlite:///{catalog_path}",
+        )
+        with VectorStore.connect(settings, space) as store:
+            t0 = time.perf_counter()
+            write_batches(
+                store,
+                product_batches(dataset, settings.ingest_batch_size),
+                concurrency=options.writers,
+                new_ids=True,
+                on_batch=lambda done: report("milvus", done, spec.n),
+            )
+            store.flush()
+            load_s = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            with Catalog.connect(settings.database_url) as catalog:
+                _fill_catalog(catalog, dataset, space, report)
+            catalog_s = time.perf_counter() - t0
+
+            rng = np.random.default_rng(spec.seed + 7)
+            rows = rng.choice(spec.n, size=min(options.sample, spec.n), replace=False)
+            base = dataset.base()
+            vectors = np.ascontiguousarray(base[rows])
+            ids = [int(r) + 1 for r in rows]
+
+            def raw(i: int) -> None:
+                store.search(
+                    vectors[i],
+                    limit=10,
+                    threshold=SIMILAR_DEFAULT_THRESHOLD,
+                    filters=SearchFilters(exclude_ids=(ids[i],)),
+                )
+
+            report("settling", 0, 1)
+            settle(
+                store,
+                lambda q: np.asarray(
+                    [h.product.product_id for h in store.search(q, limit=10)[0]], dtype=np.int64
+                ),
+                vectors,
+                SettleOptions(),
+                flush_s=0.0,
+            )
+            report("raw search", 0, 1)
+            for i in range(50):  # warm-up
+                raw(i)
+            samples = []
+            for i in range(len(ids)):
+                t = time.perf_counter()
+                raw(i)
+                samples.append(time.perf_counter() - t)
+            raw_latency = Latency.of_seconds(samples)
+
+        port = free_port()
+        env = {
+            **os.environ,
+            "MILVUS_ADDRESS": server.address,
+            "DATABASE_URL": settings.database_url,
+            "SOKO_EMBEDDER": "baseline",
+            "SOKO_NPROBE": str(options.nprobe),
+            "SOKO_PORT": str(port),
+            "SOKO_HOST": "127.0.0.1",
+            "SOKO_LOG_LEVEL": "WARNING",
+        }
+        base_url = f"http://127.0.0.1:{port}"
+        report("starting the API", 0, 1)
+        api = _start_api(env, root / "serve.log", base_url)
+        report("HTTP", 0, 1)
+        http = measure_similar_http(
+            base_url, ids, clients=options.clients, duration_s=options.duration_s, warmup=50
+        )
+    finally:
+        if api is not None:
+            api.send_signal(signal.SIGTERM)
+            try:
+                api.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                api.kill()
+        server.stop(grace_s=0.5)
+    one = next(t for t in http.results if t.clients == 1) if 1 in options.clients else None
+    return ApiBenchResults(
+        n=spec.n,
+        sampled_products=len(ids),
+        nprobe=options.nprobe,
+        threshold=SIMILAR_DEFAULT_THRESHOLD,
+        machine=describe_machine(),
+        load_s=load_s,
+        catalog_s=catalog_s,
+        raw_search=raw_latency,
+        http=http,
+        api_over_raw_p50=(one.latency.p50_ms / raw_latency.p50_ms) if one else 0.0,
+        api_over_raw_p99=(one.latency.p99_ms / raw_latency.p99_ms) if one else 0.0,
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def write_api_results(results: ApiBenchResults, out_dir: Path, label: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"api-{label}.json"
+    path.write_text(results.model_dump_json(indent=2) + "\n")
+    return path

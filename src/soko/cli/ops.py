@@ -1,0 +1,190 @@
+"""Operations: health, serving, the vector index and collection, a local Milvus server."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from soko.cli.app import (
+    app,
+    index_app,
+    out,
+    settings_from_env,
+)
+from soko.config import Settings
+from soko.errors import (
+    InvalidInput,
+)
+
+
+@app.command()
+def health(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Check Milvus: vector count, collection, index and status. Exit 3 if unreachable."""
+    from soko.vectorstore import VectorStore
+
+    settings = settings_from_env()
+    with VectorStore.open_existing(settings) as store:
+        stats = store.stats()
+    if as_json:
+        out.print_json(json.dumps({**asdict(stats), "running_embedder": _running_space(settings)}))
+        return
+    location = settings.milvus_uri if stats.backend == "lite" else settings.milvus_address
+    out.print(f"status: {stats.status}")
+    out.print(f"collection: {stats.collection}")
+    out.print(f"vectors: {stats.row_count}")
+    out.print(f"backend: {stats.backend} ({stats.server_version}) at {location}")
+    if stats.index_type:
+        out.print(
+            f"index: {stats.index_type} ({stats.index_state}, {stats.indexed_rows} indexed, "
+            f"{stats.pending_index_rows} pending)"
+        )
+    out.print(f"collection embedder: {stats.embedder or '-'}")
+    _print_running_embedder(settings, stats.embedder)
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    nlist: Annotated[
+        int | None, typer.Option(min=1, max=65536, help="New nlist (IVF indexes).")
+    ] = None,
+) -> None:
+    """Drop and re-create the vector index, wait until it is built, and reload."""
+    from soko.vectorstore import VectorStore
+
+    settings = settings_from_env()
+    with VectorStore.open_existing(settings) as store:
+        if not store.exists():
+            raise InvalidInput(f"collection {settings.collection_name!r} does not exist yet")
+        with out.status("rebuilding index..."):
+            store.rebuild_index(nlist=nlist)
+        info = store.index_info()
+    out.print(f"index rebuilt: {info.get('index_type')} {store.spec.index_build_params()}")
+
+
+@app.command("milvus-server")
+def milvus_server(
+    data: Annotated[Path, typer.Option(help="Data folder of the server.")] = Path(
+        "./data/milvus-server"
+    ),
+) -> None:
+    """Run a local Milvus standalone server (PyPI `milvus`) in the foreground until Ctrl+C."""
+    from soko.vectorstore.server import LocalMilvusServer
+
+    settings_from_env()
+    server = LocalMilvusServer(data)
+    with out.status("starting milvus server..."):
+        server.start()
+    out.print(f"Milvus server pid {server.pid} ready: MILVUS_ADDRESS={server.address}")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(1.0):
+            if server.pid is None:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@app.command()
+def reindex(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Drop the collection and re-create it empty for the running embedder and weights.
+
+    Use after changing SOKO_EMBEDDER, SOKO_SIGLIP_MODEL or the fusion weights; then
+    re-ingest from the catalog.
+    """
+    from soko.vectorstore import VectorStore
+
+    settings = settings_from_env()
+    space = _running_space(settings)
+    with VectorStore.open_existing(settings) as store:
+        if store.exists():
+            recorded = store.recorded_embedder() or "an unknown embedder"
+            if not yes:
+                typer.confirm(
+                    f"drop {store.count()} vectors of {recorded} in "
+                    f"{settings.collection_name!r} and re-create it for {space}?",
+                    abort=True,
+                    err=True,
+                )
+            store.drop()
+    with VectorStore.connect(settings, space):
+        pass
+    out.print(f"collection {settings.collection_name!r} re-created for {space} (0 vectors)")
+    from soko.catalog import Catalog
+
+    with Catalog.connect(settings.database_url) as catalog:
+        rehydrate, rewrite = catalog.reset_for_reindex(space)
+    out.print(
+        f"catalog: {rehydrate} products to re-embed, {rewrite} to re-ingest; "
+        "next: `soko sync` (hydrate + ingest)"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (SOKO_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Listen port (SOKO_PORT).")
+    ] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run hydrate + ingest in this process (needed with Milvus Lite; with a "
+            "server, run `soko sync --follow` elsewhere and pass --no-worker).",
+        ),
+    ] = True,
+) -> None:
+    """Serve the HTTP API and the web page (uvicorn)."""
+    import uvicorn
+
+    from soko.api import create_app
+
+    settings = settings_from_env()
+    app_ = create_app(settings, run_worker=worker)
+    listen_host, listen_port = host or settings.host, port or settings.port
+    out.print(f"Soko visual search on http://{listen_host}:{listen_port}/ (API docs at /docs)")
+    uvicorn.run(
+        app_,
+        host=listen_host,
+        port=listen_port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _running_space(settings: Settings) -> str:
+    """The vector space this process writes and queries: embedder identity + weights."""
+    from soko.embedding import load_embedder, vector_space_id
+
+    embedder = load_embedder(settings)
+    return vector_space_id(embedder.identity, settings.image_weight, settings.text_weight)
+
+
+def _print_running_embedder(settings: Settings, recorded: str | None) -> None:
+    from soko.errors import EmbedderUnavailable
+
+    try:
+        running = _running_space(settings)
+    except EmbedderUnavailable as exc:
+        out.print(f"embedder: unavailable ({exc})")
+        raise typer.Exit(1) from None
+    out.print(f"embedder: {running}")
+    if recorded is not None and recorded != running:
+        out.print(
+            "embedder mismatch: the collection holds vectors of another embedder or other "
+            "fusion weights; run `soko reindex` to rebuild it with the running one"
+        )
