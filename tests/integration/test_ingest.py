@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
@@ -151,3 +153,17 @@ def test_reconcile_repairs_drift_both_ways(
         assert worker.run().upserted == 3
     assert_converged(catalog, store)
     assert reconcile(catalog, store).drift == 0
+
+
+def test_a_run_on_lite_ends_flushed_so_searches_use_the_index(
+    settings: Settings, catalog: Catalog, store: VectorStore
+) -> None:
+    if store.backend != "lite":
+        pytest.skip("server runs are flushed only after 50k rows (SERVER_FLUSH_ROWS)")
+    collection = Path(settings.milvus_uri) / "collections" / store.name
+    seed_catalog(catalog, range(1, 121))
+    assert not list(collection.rglob("*.parquet"))
+    with IngestWorker(settings, catalog, batch_size=50, store=store) as worker:
+        worker.run()
+    flushed = sum(pq.read_metadata(p).num_rows for p in collection.rglob("*.parquet"))
+    assert flushed == 120
