@@ -24,6 +24,10 @@ from soko.errors import (
 SHOWN_PROBLEMS = 50
 
 
+BatchSizeOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
+]
 InFlightOption = Annotated[
     int | None,
     typer.Option(
@@ -169,10 +173,7 @@ def ingest(
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep running and ingest new changes as they come.")
     ] = False,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
-    ] = None,
+    batch_size: BatchSizeOption = None,
     in_flight: InFlightOption = None,
 ) -> None:
     """Write pending catalog rows (new, changed, deleted) to Milvus and mark them written."""
@@ -185,10 +186,7 @@ def sync(
         bool,
         typer.Option("--follow", help="Keep running: hydrate and ingest changes as they come."),
     ] = False,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(min=1, max=100_000, help="Rows per Milvus write (SOKO_INGEST_BATCH_SIZE)."),
-    ] = None,
+    batch_size: BatchSizeOption = None,
     in_flight: InFlightOption = None,
 ) -> None:
     """`soko hydrate`, then `soko ingest`: bring Milvus up to date with the catalog."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from soko.api.deps import ServicesDep
 from soko.api.schemas import ProductHit, error_responses
@@ -33,21 +33,21 @@ ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Catalog product
 SIMILAR_DEFAULT_THRESHOLD = 0.5
 
 
-def _options(
-    limit: int,
-    threshold: float | None,
-    category: str | None,
-    min_price: float | None,
-    max_price: float | None,
-    exclude_seller: int | None,
-) -> SearchOptions:
-    filters = SearchFilters(
+def _filters(
+    category: Category = None,
+    min_price: MinPrice = None,
+    max_price: MaxPrice = None,
+    exclude_seller: ExcludeSeller = None,
+) -> SearchFilters:
+    return SearchFilters(
         category=category or None,
         min_price=min_price,
         max_price=max_price,
         exclude_seller=exclude_seller,
     )
-    return SearchOptions(limit=limit, threshold=threshold, filters=filters)
+
+
+FiltersDep = Annotated[SearchFilters, Depends(_filters)]
 
 
 def _timed(
@@ -61,16 +61,13 @@ def _timed(
 def similar_products(
     services: ServicesDep,
     product_id: ProductId,
+    filters: FiltersDep,
     limit: Limit = 10,
     threshold: Threshold = SIMILAR_DEFAULT_THRESHOLD,
-    category: Category = None,
-    min_price: MinPrice = None,
-    max_price: MaxPrice = None,
-    exclude_seller: ExcludeSeller = None,
 ) -> list[ProductHit]:
     """Products most similar to this one (never itself), best first."""
     started = time.perf_counter()
-    options = _options(limit, threshold, category, min_price, max_price, exclude_seller)
+    options = SearchOptions(limit=limit, threshold=threshold, filters=filters)
     vector = services.catalog.hybrid_vector(product_id)
     if vector is None:
         hits = services.search.similar_to_product(product_id, options)
@@ -83,16 +80,13 @@ def similar_products(
 def text_search(
     services: ServicesDep,
     q: Annotated[str, Query(min_length=1, max_length=500, description="Words to search for.")],
+    filters: FiltersDep,
     limit: Limit = 10,
     threshold: Threshold = None,
-    category: Category = None,
-    min_price: MinPrice = None,
-    max_price: MaxPrice = None,
-    exclude_seller: ExcludeSeller = None,
 ) -> list[ProductHit]:
     """Words in, products out (the text tower against the same vectors)."""
     started = time.perf_counter()
-    options = _options(limit, threshold, category, min_price, max_price, exclude_seller)
+    options = SearchOptions(limit=limit, threshold=threshold, filters=filters)
     return _timed(services, "text", services.search.by_text(q, options), started)
 
 
@@ -117,5 +111,6 @@ def image_search(
     if len(data) > settings.max_image_bytes:
         raise InvalidImage(f"image: larger than {settings.max_image_bytes} bytes")
     picture = decode_image(data, max_pixels=settings.max_image_pixels)
-    options = _options(limit, threshold, category, min_price, max_price, exclude_seller)
+    filters = _filters(category, min_price, max_price, exclude_seller)
+    options = SearchOptions(limit=limit, threshold=threshold, filters=filters)
     return _timed(services, "image", services.search.by_image(picture, text, options), started)
