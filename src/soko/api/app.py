@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from soko import __version__
 from soko.api.deps import Services
 from soko.api.errors import install_error_handlers
-from soko.api.metrics import Metrics
+from soko.api.metrics import Metrics, ObserveRequests
 from soko.api.routes import ops, products, search
 from soko.api.strict import BodyLimit
 from soko.catalog import Catalog
@@ -90,25 +89,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
     install_error_handlers(app, metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_image_bytes + FORM_OVERHEAD_BYTES)
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.request_seconds.labels(
-            template, request.method, f"{response.status_code // 100}xx"
-        ).observe(time.perf_counter() - started)
-        log.info(
-            "%s %s %d %.1fms",
-            request.method,
-            template,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
+    app.add_middleware(ObserveRequests, metrics=metrics)
 
     app.include_router(search.router)
     app.include_router(products.router)
