@@ -145,8 +145,10 @@ def test_upsert_replaces_instead_of_duplicating(store: VectorStore) -> None:
 def test_delete_by_ids(loaded: tuple[VectorStore, np.ndarray]) -> None:
     store, vectors = loaded
     store.delete([0, 1, 2, 599])
-    assert store.count() == 596
-    assert store.get_many([0, 1, 2, 3, 599]).keys() == {3}
+    # Strong: Milvus 2.3.5 stamps deletes with timestamp 0, so Session consistency may not
+    # show them yet (README, known limits). Once a strong read has seen them, searches do too.
+    assert store.count(strong=True) == 596
+    assert store.get_many([0, 1, 2, 3, 599], strong=True).keys() == {3}
     hits = store.search(vectors[1], limit=5)[0]
     assert 1 not in {h.product.product_id for h in hits}
     store.delete([])  # nothing to do, no error

@@ -33,6 +33,7 @@ from soko.config import IndexType, Settings, load_settings
 from soko.errors import VectorStoreError
 from soko.vectorstore import VectorStore, write_batches
 from soko.vectorstore.server import LocalMilvusServer
+from soko.vectorstore.store import SegmentInfo
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ COLLECTION = "bench_vectors"
 class SettleOptions:
     timeout_s: float = 3600.0
     #: The loaded segments (ids and whether indexed) must stay the same this long.
-    stable_s: float = 3.0
+    stable_s: float = 30.0
     #: p99 of consecutive probe windows must agree within this ratio.
     p99_tolerance: float = 0.25
     probe_queries: int = 50
@@ -138,6 +139,35 @@ def _wait_searchable(store: VectorStore, rows: int, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
+def _layout(segments: list[SegmentInfo]) -> list[tuple[int, bool]]:
+    return sorted((s.segment_id, s.indexed) for s in segments)
+
+
+def _wait_segments_stable(
+    store: VectorStore, options: SettleOptions, deadline: float
+) -> list[tuple[int, bool]] | None:
+    """The loaded segment layout once it has not changed for `options.stable_s` (server only)."""
+    if store.backend != "server":
+        return None
+    layout: list[tuple[int, bool]] | None = None
+    stable_since = time.monotonic()
+    while True:
+        current = _layout(store.segments())
+        now = time.monotonic()
+        if current != layout:
+            log.info(
+                "segments changed: %d loaded, %d indexed", len(current), sum(i for _, i in current)
+            )
+            layout, stable_since = current, now
+        elif now - stable_since >= options.stable_s:
+            # Not "every segment indexed": Milvus builds no index for segments under
+            # indexNode's minimum row count; wait_for_index already covers the rest.
+            return layout
+        if now > deadline:
+            raise VectorStoreError(f"segments still changing after {options.timeout_s:.0f}s")
+        time.sleep(0.5)
+
+
 def settle(
     store: VectorStore,
     search: SearchFn,
@@ -155,35 +185,27 @@ def settle(
     store.wait_for_index(options.timeout_s)
     index_done = time.perf_counter()
     deadline = time.monotonic() + options.timeout_s
-    layout: object = None
-    stable_since = time.monotonic()
-    segments = store.segments()
-    while store.backend == "server":
-        segments = store.segments()
-        current = sorted((s.segment_id, s.indexed) for s in segments)
-        now = time.monotonic()
-        if current != layout:
-            log.info(
-                "segments changed: %d loaded, %d indexed", len(current), sum(i for _, i in current)
-            )
-            layout, stable_since = current, now
-        elif now - stable_since >= options.stable_s:
-            # Not "every segment indexed": Milvus builds no index for segments under
-            # indexNode's minimum row count; wait_for_index above already covers the rest.
-            break
-        if now > deadline:
-            raise VectorStoreError(f"segments still changing after {options.timeout_s:.0f}s")
-        time.sleep(0.5)
-    stable_done = time.perf_counter()
+    stable_done = index_done
     probes: list[float] = []
     probe = queries[: options.probe_queries]
-    for _ in range(options.max_probe_windows):
-        run = run_latency(search, probe, max_seconds=1e9, min_queries=len(probe))
-        probes.append(percentile(run.latencies_s * 1000.0, 99))
-        if len(probes) >= 2 and abs(probes[-1] - probes[-2]) <= options.p99_tolerance * min(
-            probes[-1], probes[-2]
-        ):
+    segments = store.segments()
+    while True:
+        layout = _wait_segments_stable(store, options, deadline)
+        stable_done = time.perf_counter()
+        probes = []
+        for _ in range(options.max_probe_windows):
+            run = run_latency(search, probe, max_seconds=1e9, min_queries=len(probe))
+            probes.append(percentile(run.latencies_s * 1000.0, 99))
+            if len(probes) >= 2 and abs(probes[-1] - probes[-2]) <= options.p99_tolerance * min(
+                probes[-1], probes[-2]
+            ):
+                break
+        segments = store.segments()
+        # A compaction or hand-off that began while probing makes the probes meaningless
+        # (p99 of two windows can agree at 400 ms mid-compaction): wait again.
+        if layout is None or _layout(segments) == layout or time.monotonic() > deadline:
             break
+        log.info("segments changed while probing; waiting for them again")
     done = time.perf_counter()
     return Settle(
         flush_s=flush_s,
