@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from cli import run_soko
 from soko.bench.dataset import DatasetSpec
 from soko.bench.measure import MeasureOptions
 from soko.bench.milvus_run import SettleOptions
@@ -69,12 +67,14 @@ def test_tiny_benchmark_on_lite_faiss_and_numpy(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_unknown_backend_with_one_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "soko", "bench", "search", "--n", "100", "--backends", "redis"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MILVUS_ADDRESS": "./unused.db"},
+    result = run_soko(
+        "bench",
+        "search",
+        "--n",
+        "100",
+        "--backends",
+        "redis",
+        env={"MILVUS_ADDRESS": "./unused.db"},
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli import run_soko
 from factories import product_batch, unit_vectors
 from pictures import PRODUCTS, another_shot, product_photo
 from soko.config import load_settings
@@ -23,13 +24,7 @@ BASELINE_SPACE = "baseline-v1;fusion=0.6/0.4"
 
 
 def soko(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "soko", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "SOKO_EMBEDDER": "baseline", **(env or {})},
-    )
+    return run_soko(*args, env={"SOKO_EMBEDDER": "baseline", **(env or {})}, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from cli import run_soko
 from factories import product_batch, unit_vectors
 from soko.config import load_settings
 from soko.vectorstore import VectorStore
 from soko.vectorstore.server import free_port
-
-
-def soko(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "soko", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-    )
 
 
 def test_health_prints_the_vector_count_collection_and_status(tmp_path: Path) -> None:
@@ -30,7 +18,7 @@ def test_health_prints_the_vector_count_collection_and_status(tmp_path: Path) ->
     store = VectorStore.connect(load_settings(milvus_address=db), "baseline-test")
     store.upsert(product_batch(np.arange(12), unit_vectors(12)))
     store.close()
-    result = soko("health", env={"MILVUS_ADDRESS": db})
+    result = run_soko("health", env={"MILVUS_ADDRESS": db})
     assert result.returncode == 0, result.stderr
     assert "status: ok" in result.stdout
     assert "collection: product_embeddings" in result.stdout
@@ -39,7 +27,7 @@ def test_health_prints_the_vector_count_collection_and_status(tmp_path: Path) ->
 
 
 def test_health_exits_non_zero_when_milvus_is_unreachable() -> None:
-    result = soko(
+    result = run_soko(
         "health", env={"MILVUS_ADDRESS": f"127.0.0.1:{free_port()}", "MILVUS_TIMEOUT": "1500"}
     )
     assert result.returncode == 3
@@ -49,7 +37,7 @@ def test_health_exits_non_zero_when_milvus_is_unreachable() -> None:
 
 
 def test_a_bad_setting_is_one_line_naming_the_variable() -> None:
-    result = soko("health", env={"SOKO_NLIST": "lots"})
+    result = run_soko("health", env={"SOKO_NLIST": "lots"})
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: SOKO_NLIST:")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cli import run_soko
 from soko.catalog import Catalog
 from soko.catalog.importer import import_file
 from soko.errors import InvalidInput
@@ -144,29 +142,19 @@ def test_a_file_that_is_not_utf8_is_refused(catalog: Catalog, tmp_path: Path) ->
         import_file(catalog, path)
 
 
-def soko(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "soko", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-    )
-
-
 def test_the_import_command_reports_rows_and_exits_non_zero_on_rejects(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     path = write(tmp_path / "c.csv", CSV_TEXT)
-    result = soko("import", str(path), env=env)
+    result = run_soko("import", str(path), env=env)
     assert result.returncode == 1, result.stderr
     assert "rejected line 4: price" in result.stdout
     assert "c.csv: 8 rows: 2 new, 0 updated, 0 restored, 0 unchanged, 6 rejected" in result.stdout
     good = write(tmp_path / "good.csv", "product_id,name,category,price,seller_id\n9,A,c,1,1\n")
-    result = soko("import", str(good), env=env)
+    result = run_soko("import", str(good), env=env)
     assert result.returncode == 0, result.stderr
     assert "1 new" in result.stdout
     bad = write(tmp_path / "bad.csv", "product_id,name,colour\n")
-    result = soko("import", str(bad), env=env)
+    result = run_soko("import", str(bad), env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: bad.csv: unknown column(s) 'colour' in the header; expected columns: "

@@ -126,7 +126,7 @@ def _start_api(env: dict[str, str], log_path: Path, base_url: str) -> subprocess
 def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
     started = time.perf_counter()
     spec = options.spec
-    dataset = build_dataset(spec, options.work_dir / "data")
+    dataset = build_dataset(spec, spec.cache_folder(options.work_dir))
     root = options.work_dir / "api"
     root.mkdir(parents=True, exist_ok=True)
     catalog_path = root / "catalog.db"

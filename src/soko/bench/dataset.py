@@ -62,6 +62,10 @@ class DatasetSpec:
             f"-s{self.spread:g}-cs{self.cluster_spread:g}-seed{self.seed}-k{self.k}"
         )
 
+    def cache_folder(self, work_dir: Path) -> Path:
+        """Where the benchmarks keep this data set under `work_dir`: one copy per spec."""
+        return work_dir / "data" / self.key
+
 
 def _unit(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)

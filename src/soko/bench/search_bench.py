@@ -80,7 +80,7 @@ def run_search_bench(
     started = time.perf_counter()
     machine = describe_machine()
     spec = options.spec
-    folder = options.work_dir / "data" / spec.key
+    folder = spec.cache_folder(options.work_dir)
     generated, truthed = [0], [0]
 
     def gen(n: int) -> None:
