@@ -43,7 +43,7 @@ SCHEMA_VERSION = "1"
 #: Partitions behind the category partition key; Milvus hashes categories into them.
 #: 16, not Milvus's default 64: each partition holds its own segments, each with its own IVF
 #: index, so fewer and larger segments mean fewer centroid scans per query and IVF lists
-#: trained on more data. At 1M x 768 on the 2.3.5 server (docs/benchmarks.md), 16 against 64
+#: trained on more data. At 1M x 768 on the 2.3.5 server (docs/vectorstore.md), 16 against 64
 #: gave p50 10.9 vs 12.7 ms and recall@10 0.989 vs 0.962 at nprobe 16, 9,200 vs 5,100
 #: inserted vectors/s and 4.2 vs 5.6 GB resident. A category filter still prunes the search
 #: to one partition (a sixteenth of the catalog).
