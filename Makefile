@@ -38,7 +38,7 @@ format: install
 	$(BIN)/ruff check --fix src tests
 
 bench: install
-	$(BIN)/soko bench search --n 100000
+	$(BIN)/soko-bench search --n 100000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

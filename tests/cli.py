@@ -8,11 +8,12 @@ import sys
 
 
 def run_soko(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, module: str = "soko"
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m soko ARGS` with this environment plus `env`."""
+    """`python -m soko ARGS` (or another module, e.g. soko_bench) with this environment plus
+    `env`."""
     return subprocess.run(
-        [sys.executable, "-m", "soko", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from soko.catalog import Catalog, ProductCreate, VectorUpdate
-from soko.vectorstore import DIM, ProductVectors
+from soko.catalog import Catalog, HydrateQueue, ProductCreate, VectorUpdate
+from soko.embedding import DIM, VectorSpace
+from soko.products import ProductBatch
 
 CATEGORIES = ("shoes", "bags", "phones", "fabrics")
 
@@ -37,10 +38,10 @@ def product_batch(
     *,
     categories: Sequence[str] | None = None,
     names: Sequence[str] | None = None,
-) -> ProductVectors:
+) -> ProductBatch:
     ids = np.asarray(ids, dtype=np.int64)
     n = len(ids)
-    return ProductVectors.build(
+    return ProductBatch.build(
         product_ids=ids,
         embeddings=vectors,
         product_names=list(names) if names is not None else [f"product {i}" for i in ids],
@@ -68,7 +69,8 @@ def brute_force_top_k(
 
 # --- catalog ----------------------------------------------------------------------------------
 #: The vector space recorded by catalogs that tests fill with precomputed vectors.
-TEST_SPACE = "test-precomputed;fusion=0.6/0.4"
+TEST_VECTOR_SPACE = VectorSpace("test-precomputed", 0.6, 0.4)
+TEST_SPACE = TEST_VECTOR_SPACE.id
 
 
 def product_creates(ids: Sequence[int] | range, *, seller: int = 1) -> list[ProductCreate]:
@@ -93,11 +95,11 @@ def seed_catalog(
     catalog.import_products(product_creates(ids))
     vectors = unit_vectors(len(ids), seed=seed)
     versions = {pid: p.version for pid, p in catalog.get_many(list(ids)).items()}
-    catalog.store_vectors(
+    HydrateQueue(catalog).store(
         [
             VectorUpdate(product_id=int(i), version=versions[int(i)], hybrid=vectors[k])
             for k, i in enumerate(ids)
         ],
-        TEST_SPACE,
+        TEST_VECTOR_SPACE,
     )
     return {int(i): vectors[k] for k, i in enumerate(ids)}

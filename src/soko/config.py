@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     )
     ingest_poll_s: float = Field(2.0, gt=0, le=3600, validation_alias=_env("SOKO_INGEST_POLL"))
     #: Test hook only (crash-safety tests): `point[:batch]` makes the ingest worker SIGKILL
-    #: itself at that point of that batch (1-based). Points: see soko.ingest.CRASH_POINTS.
+    #: itself at that point of that batch (1-based). Points: see soko.app.ingest.CRASH_POINTS.
     test_crash_at: str | None = Field(None, validation_alias=_env("SOKO_TEST_CRASH_AT"))
 
     # --- HTTP API -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from soko.bench.http_similar import measure_similar_http
+from soko_bench.http_similar import measure_similar_http
 
 
 class SimilarHandler(BaseHTTPRequestHandler):

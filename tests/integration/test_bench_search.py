@@ -1,4 +1,4 @@
-"""One tiny end-to-end run of `soko bench search` logic on Milvus Lite, FAISS and numpy."""
+"""One tiny end-to-end run of `soko-bench search` logic on Milvus Lite, FAISS and numpy."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from cli import run_soko
-from soko.bench.dataset import DatasetSpec
-from soko.bench.measure import MeasureOptions
-from soko.bench.milvus_run import SettleOptions
-from soko.bench.results import Results
-from soko.bench.search_bench import SearchBenchOptions, run_search_bench, write_results
+from soko_bench.dataset import DatasetSpec
+from soko_bench.measure import MeasureOptions
+from soko_bench.milvus_run import SettleOptions
+from soko_bench.results import Results
+from soko_bench.search_bench import SearchBenchOptions, run_search_bench, write_results
 
 
 def test_tiny_benchmark_on_lite_faiss_and_numpy(tmp_path: Path) -> None:
@@ -68,13 +68,13 @@ def test_tiny_benchmark_on_lite_faiss_and_numpy(tmp_path: Path) -> None:
 
 def test_cli_refuses_unknown_backend_with_one_line() -> None:
     result = run_soko(
-        "bench",
         "search",
         "--n",
         "100",
         "--backends",
         "redis",
         env={"MILVUS_ADDRESS": "./unused.db"},
+        module="soko_bench",
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0

@@ -13,10 +13,19 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from factories import TEST_SPACE, product_creates, seed_catalog, unit_vectors
-from soko.catalog import Catalog, IngestQueue, ProductCreate, ProductUpdate, VectorUpdate
+from factories import TEST_SPACE, TEST_VECTOR_SPACE, product_creates, seed_catalog, unit_vectors
+from soko.catalog import (
+    Catalog,
+    HydrateQueue,
+    IngestQueue,
+    ProductCreate,
+    ProductUpdate,
+    SpaceRecord,
+    VectorUpdate,
+)
 from soko.catalog.database import HEAD_REVISION, MIGRATIONS, current_revision
 from soko.catalog.models import Base
+from soko.embedding import VectorSpace
 from soko.errors import EmbedderMismatch, InvalidVector, ProductExists, ProductNotFound
 
 
@@ -129,7 +138,7 @@ def test_counts(catalog: Catalog) -> None:
     seed_catalog(catalog, range(1, 5))
     catalog.delete(10)
     versions = catalog.get(5).version
-    catalog.store_vectors(
+    HydrateQueue(catalog).store(
         [
             VectorUpdate(
                 product_id=5,
@@ -140,7 +149,7 @@ def test_counts(catalog: Catalog) -> None:
                 next_attempt_at=datetime.now(UTC) + timedelta(hours=1),
             )
         ],
-        TEST_SPACE,
+        TEST_VECTOR_SPACE,
     )
     counts = catalog.counts()
     assert (counts.total, counts.active, counts.deleted) == (10, 9, 1)
@@ -155,29 +164,33 @@ def test_store_vectors_is_compare_and_set_and_checks_the_vectors(catalog: Catalo
     v1 = catalog.get(1).version
     catalog.update(2, ProductUpdate(name="changed while embedding"))
     vectors = unit_vectors(2)
-    written = catalog.store_vectors(
+    written = HydrateQueue(catalog).store(
         [
             VectorUpdate(product_id=1, version=v1, hybrid=vectors[0]),
             VectorUpdate(product_id=2, version=1, hybrid=vectors[1]),  # stale version
         ],
-        TEST_SPACE,
+        TEST_VECTOR_SPACE,
     )
     assert written == [1]
     np.testing.assert_array_equal(catalog.vectors(1).hybrid, vectors[0])
     assert catalog.vectors(2).hybrid is None
     with pytest.raises(InvalidVector, match="product 1"):
-        catalog.store_vectors(
-            [VectorUpdate(product_id=1, version=2, hybrid=np.zeros(5, np.float32))], TEST_SPACE
+        HydrateQueue(catalog).store(
+            [VectorUpdate(product_id=1, version=2, hybrid=np.zeros(5, np.float32))],
+            TEST_VECTOR_SPACE,
         )
     bad = vectors[0].copy()
     bad[3] = np.nan
     with pytest.raises(InvalidVector, match="NaN"):
-        catalog.store_vectors([VectorUpdate(product_id=1, version=2, hybrid=bad)], TEST_SPACE)
-    with pytest.raises(EmbedderMismatch, match="soko reindex"):
-        catalog.store_vectors(
-            [VectorUpdate(product_id=1, version=2, hybrid=vectors[0])], "another-embedder"
+        HydrateQueue(catalog).store(
+            [VectorUpdate(product_id=1, version=2, hybrid=bad)], TEST_VECTOR_SPACE
         )
-    assert catalog.vector_space() == TEST_SPACE
+    with pytest.raises(EmbedderMismatch, match="soko reindex"):
+        HydrateQueue(catalog).store(
+            [VectorUpdate(product_id=1, version=2, hybrid=vectors[0])],
+            VectorSpace("another-embedder", 0.6, 0.4),
+        )
+    assert SpaceRecord(catalog).get() == TEST_SPACE
 
 
 def test_a_mark_skips_rows_that_changed_after_the_claim(catalog: Catalog) -> None:
@@ -185,23 +198,23 @@ def test_a_mark_skips_rows_that_changed_after_the_claim(catalog: Catalog) -> Non
     queue = IngestQueue(catalog)
     with queue.claim(10) as claim:
         rows = claim.rows
-        assert rows.upsert_ids.tolist() == [1, 2, 3, 4, 5]
+        assert rows.upserts.product_ids.tolist() == [1, 2, 3, 4, 5]
         if not catalog.is_postgresql:  # on PostgreSQL the claim's row lock makes this wait
             catalog.update(3, ProductUpdate(price=1234.0))
-        marked = claim.mark_written(rows.upsert_ids, rows.upsert_versions)
+        marked = claim.mark_written(rows.upserts.product_ids, rows.upsert_versions)
     if catalog.is_postgresql:
         assert marked == 5
         catalog.update(3, ProductUpdate(price=1234.0))
     else:
         assert marked == 4
     with queue.claim(10) as claim:
-        assert claim.rows.upsert_ids.tolist() == [3]
-        assert claim.rows.prices.tolist() == [1234.0]
+        assert claim.rows.upserts.product_ids.tolist() == [3]
+        assert claim.rows.upserts.prices.tolist() == [1234.0]
 
 
 def test_deleted_rows_are_claimed_for_deletion_even_without_vectors(catalog: Catalog) -> None:
     catalog.import_products(product_creates([1, 2]))
     catalog.delete(2)
     with IngestQueue(catalog).claim(10) as claim:
-        assert claim.rows.upsert_ids.tolist() == []
+        assert claim.rows.upserts.product_ids.tolist() == []
         assert claim.rows.delete_ids.tolist() == [2]

@@ -1,4 +1,4 @@
-"""`soko embed`, `soko eval`, `soko bench embed`, `soko reindex` and the embedder in
+"""`soko embed`, `soko eval`, `soko-bench embed`, `soko reindex` and the embedder in
 `soko health`, run as an operator runs them: real processes, real files, Milvus Lite."""
 
 from __future__ import annotations
@@ -23,8 +23,12 @@ from soko.vectorstore import VectorStore
 BASELINE_SPACE = "baseline-v1;fusion=0.6/0.4"
 
 
-def soko(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_soko(*args, env={"SOKO_EMBEDDER": "baseline", **(env or {})}, timeout=300)
+def soko(
+    *args: str, env: dict[str, str] | None = None, module: str = "soko"
+) -> subprocess.CompletedProcess[str]:
+    return run_soko(
+        *args, env={"SOKO_EMBEDDER": "baseline", **(env or {})}, timeout=300, module=module
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +143,6 @@ def test_eval_refuses_a_csv_without_the_needed_columns(tmp_path: Path) -> None:
 def test_bench_embed_writes_figures_for_each_embedder(tmp_path: Path) -> None:
     out = tmp_path / "results"
     result = soko(
-        "bench",
         "embed",
         "--images",
         "4",
@@ -149,6 +152,7 @@ def test_bench_embed_writes_figures_for_each_embedder(tmp_path: Path) -> None:
         "--out",
         str(out),
         env={"SOKO_SIGLIP_MODEL": str(tmp_path / "no-weights")},
+        module="soko_bench",
     )
     assert result.returncode == 0, result.stderr
     [path] = out.glob("embed-*.json")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from imageserver import image_bytes
-from soko.catalog import Catalog
+from soko.catalog import Catalog, SpaceRecord
 from soko.config import load_settings
 from soko.vectorstore import VectorStore
 
@@ -57,16 +57,16 @@ def test_import_then_sync_makes_every_product_searchable(tmp_path: Path) -> None
         database_url=env["DATABASE_URL"], milvus_address=env["MILVUS_ADDRESS"], nlist=16, nprobe=16
     )
     with Catalog.connect(settings.database_url) as catalog:
-        space = catalog.vector_space()
+        space = SpaceRecord(catalog).get()
         assert space is not None
         assert space.startswith("baseline")
         query = catalog.vectors(1).hybrid
     assert query is not None
     with VectorStore.connect(settings, space) as store:
         hits = store.search(query, limit=4)[0]
-        assert hits[0].product.product_id == 1
+        assert hits[0].product_id == 1
         assert hits[0].score > 0.999
-        assert {h.product.product_id for h in hits} == {1, 2, 3, 4}
+        assert {h.product_id for h in hits} == {1, 2, 3, 4}
 
     again = soko("sync", env=env)
     assert "hydrate: 0 products embedded" in again.stdout

@@ -10,7 +10,7 @@ import pytest
 from imageserver import BLUE_JPEG, RED_PNG, ImageServer, serving
 from soko.config import Settings, load_settings
 from soko.errors import BlockedAddress, ImageFetchError
-from soko.hydrate import SafeFetcher
+from soko.fetch import SafeFetcher
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.1/32")]
 

@@ -14,14 +14,16 @@ from PIL import Image
 
 from factories import TEST_SPACE, seed_catalog
 from imageserver import BLUE_JPEG, RED_PNG, ImageServer, image_bytes, serving
-from soko.catalog import Catalog, IngestQueue, ProductCreate, ProductUpdate
+from soko.app.hydrate import Hydrator
+from soko.catalog import Catalog, IngestQueue, ProductCreate, ProductUpdate, SpaceRecord
 from soko.config import Settings, load_settings
-from soko.embedding import BaselineEmbedder, fuse, product_text
+from soko.embedding import BaselineEmbedder, VectorSpace, product_text
 from soko.errors import EmbedderMismatch
-from soko.hydrate import Hydrator, SafeFetcher
+from soko.fetch import SafeFetcher
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 EMBEDDER = BaselineEmbedder()
+SPACE = VectorSpace(EMBEDDER.identity, 0.6, 0.4)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def catalog(settings: Settings) -> Iterator[Catalog]:
 def hydrator(settings: Settings, catalog: Catalog) -> Iterator[Hydrator]:
     with (
         SafeFetcher(settings, backoff_s=0.01) as fetcher,
-        Hydrator(settings, catalog, EMBEDDER, fetcher) as h,
+        Hydrator(settings, catalog, EMBEDDER, SPACE, fetcher) as h,
     ):
         yield h
 
@@ -82,9 +84,9 @@ def embedded(
     """What hydrate must store, computed independently with the same embedder."""
     text = EMBEDDER.encode_texts([product_text(name, description)])
     if image_data is None:
-        return None, text[0], fuse(None, text, 0.6, 0.4)[0]
+        return None, text[0], SPACE.fuse(None, text)[0]
     image = EMBEDDER.encode_images([Image.open(io.BytesIO(image_data)).convert("RGB")])
-    return image[0], text[0], fuse(image, text, 0.6, 0.4)[0]
+    return image[0], text[0], SPACE.fuse(image, text)[0]
 
 
 def test_new_products_get_image_text_and_hybrid_vectors(
@@ -124,7 +126,7 @@ def test_new_products_get_image_text_and_hybrid_vectors(
     assert "not an image" in (catalog.get(5).hydrate_error or "")
     counts = catalog.counts()
     assert (counts.hydrate_errors, counts.unhydrated, counts.pending) == (2, 0, 5)
-    assert catalog.vector_space() == hydrator.vector_space
+    assert SpaceRecord(catalog).get() == hydrator.space.id
 
 
 def test_scout_picks_new_changed_stale_and_due_retries_only(
@@ -204,7 +206,7 @@ def test_hydrated_products_become_pending_for_ingest_and_limit_is_respected(
 
 def test_vectors_of_another_embedder_are_refused(catalog: Catalog, hydrator: Hydrator) -> None:
     seed_catalog(catalog, [1])  # vectors from TEST_SPACE
-    assert catalog.vector_space() == TEST_SPACE
+    assert SpaceRecord(catalog).get() == TEST_SPACE
     catalog.import_products([product(2)])
     with pytest.raises(EmbedderMismatch, match="soko reindex"):
         hydrator.run(now=NOW)

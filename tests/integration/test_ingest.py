@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import text
 
 from factories import TEST_SPACE, product_batch, seed_catalog, unit_vectors
+from soko.app import Soko
+from soko.app.ingest import IngestWorker
+from soko.app.reconcile import reconcile
 from soko.catalog import Catalog, IngestQueue, ProductUpdate
 from soko.config import Settings
-from soko.ingest import IngestWorker
-from soko.reconcile import reconcile
 from soko.vectorstore import VectorStore
 
 
@@ -62,27 +63,27 @@ def test_ingest_writes_every_pending_row_in_batches_and_marks_it(
     settings: Settings, catalog: Catalog, store: VectorStore
 ) -> None:
     seed_catalog(catalog, range(1, 251))
-    with IngestWorker(settings, catalog, batch_size=100, store=store) as worker:
-        stats = worker.run()
+    worker = IngestWorker(settings, catalog, lambda _: store, batch_size=100)
+    stats = worker.run()
     assert (stats.batches, stats.upserted, stats.marked) == (3, 250, 250)
     assert_converged(catalog, store)
     # Nothing is pending any more: a second run claims nothing.
-    with IngestWorker(settings, catalog, batch_size=100, store=store) as worker:
-        assert worker.run().batches == 0
+    worker = IngestWorker(settings, catalog, lambda _: store, batch_size=100)
+    assert worker.run().batches == 0
 
 
 def test_edits_and_deletes_reach_milvus(
     settings: Settings, catalog: Catalog, store: VectorStore
 ) -> None:
     seed_catalog(catalog, range(1, 41))
-    with IngestWorker(settings, catalog, store=store) as worker:
-        worker.run()
+    worker = IngestWorker(settings, catalog, lambda _: store)
+    worker.run()
     catalog.update(5, ProductUpdate(price=777.0, name="Kiatu kipya"))
     catalog.delete(6)
     catalog.delete(7)
     assert IngestQueue(catalog).pending_count() == 3
-    with IngestWorker(settings, catalog, store=store) as worker:
-        stats = worker.run()
+    worker = IngestWorker(settings, catalog, lambda _: store)
+    stats = worker.run()
     assert (stats.upserted, stats.deleted, stats.marked) == (1, 2, 3)
     assert store.get(6, strong=True) is None
     assert store.get(7, strong=True) is None
@@ -102,8 +103,8 @@ def test_a_row_with_an_unusable_vector_is_reported_and_does_not_block_the_rest(
             {"v": b"\x00" * 12},
         )
         conn.execute(text("UPDATE products SET version = version + 1 WHERE id = 2"))
-    with IngestWorker(settings, catalog, batch_size=10, store=store) as worker:
-        stats = worker.run()
+    worker = IngestWorker(settings, catalog, lambda _: store, batch_size=10)
+    stats = worker.run()
     assert stats.bad_vectors == {2}
     assert stats.marked == 29
     assert milvus_ids(store) == [i for i in range(1, 31) if i != 2]
@@ -114,8 +115,8 @@ def test_the_worker_connects_to_the_collection_of_the_catalogs_vector_space(
     settings: Settings, catalog: Catalog
 ) -> None:
     seed_catalog(catalog, range(1, 6))
-    with IngestWorker(settings, catalog) as worker:
-        worker.run()
+    with Soko.open(settings) as soko:  # its own catalog connection and Milvus client
+        soko.ingest_worker().run()
     store = VectorStore.connect(settings, TEST_SPACE)
     try:
         assert store.recorded_embedder() == TEST_SPACE
@@ -129,8 +130,8 @@ def test_reconcile_repairs_drift_both_ways(
     settings: Settings, catalog: Catalog, store: VectorStore
 ) -> None:
     seed_catalog(catalog, range(1, 21))
-    with IngestWorker(settings, catalog, store=store) as worker:
-        worker.run()
+    worker = IngestWorker(settings, catalog, lambda _: store)
+    worker.run()
     # Drift: Milvus lost 3 and 4, holds an unknown id 999, holds another version of 8, and
     # still holds 5 although the catalog deleted it (marked written behind the worker's back).
     store.delete([3, 4])
@@ -149,8 +150,8 @@ def test_reconcile_repairs_drift_both_ways(
     assert store.get(999, strong=True) is None
     assert store.get(5, strong=True) is None
     assert IngestQueue(catalog).pending_count() == 3
-    with IngestWorker(settings, catalog, store=store) as worker:
-        assert worker.run().upserted == 3
+    worker = IngestWorker(settings, catalog, lambda _: store)
+    assert worker.run().upserted == 3
     assert_converged(catalog, store)
     assert reconcile(catalog, store).drift == 0
 
@@ -163,7 +164,7 @@ def test_a_run_on_lite_ends_flushed_so_searches_use_the_index(
     collection = Path(settings.milvus_uri) / "collections" / store.name
     seed_catalog(catalog, range(1, 121))
     assert not list(collection.rglob("*.parquet"))
-    with IngestWorker(settings, catalog, batch_size=50, store=store) as worker:
-        worker.run()
+    worker = IngestWorker(settings, catalog, lambda _: store, batch_size=50)
+    worker.run()
     flushed = sum(pq.read_metadata(p).num_rows for p in collection.rglob("*.parquet"))
     assert flushed == 120

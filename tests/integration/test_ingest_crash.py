@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import text
 
 from factories import TEST_SPACE, seed_catalog
+from soko.app import Soko
 from soko.catalog import Catalog, IngestQueue, ProductUpdate
 from soko.config import Settings, load_settings
-from soko.ingest import IngestWorker
 from soko.vectorstore import VectorStore
 
 
@@ -89,8 +89,8 @@ def prepare(settings: Settings, catalog: Catalog) -> None:
     batch 2 both upserts and deletes.
     """
     seed_catalog(catalog, range(1, 61))
-    with IngestWorker(settings, catalog) as worker:
-        worker.run()
+    with Soko.open(settings) as soko:  # its own catalog connection and Milvus client
+        soko.ingest_worker().run()
     for pid in range(1, 16):
         catalog.update(pid, ProductUpdate(price=5000.0 + pid))
     for pid in range(41, 46):

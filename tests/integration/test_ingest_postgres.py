@@ -25,14 +25,14 @@ def test_a_locked_batch_is_skipped_not_waited_for(postgres_url: str) -> None:
     with Catalog.connect(postgres_url) as first, Catalog.connect(postgres_url) as second:
         seed_catalog(first, range(1, 31))
         with IngestQueue(first).claim(10) as held:
-            assert held.rows.upsert_ids.tolist() == list(range(1, 11))
+            assert held.rows.upserts.product_ids.tolist() == list(range(1, 11))
             began = time.monotonic()
             with IngestQueue(second).claim(10) as other:
-                assert other.rows.upsert_ids.tolist() == list(range(11, 21))
+                assert other.rows.upserts.product_ids.tolist() == list(range(11, 21))
             assert time.monotonic() - began < 5
         # The first claim ended without a mark: its rows are pending and claimable again.
         with IngestQueue(second).claim(10) as again:
-            assert again.rows.upsert_ids.tolist() == list(range(1, 11))
+            assert again.rows.upserts.product_ids.tolist() == list(range(1, 11))
 
 
 @pytest.mark.milvus_server

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 
 from pictures import PRODUCTS, product_photo
-from soko.bench.random_siglip import build_random_siglip, product_titles
 from soko.config import load_settings
 from soko.embedding import BaselineEmbedder, SiglipEmbedder, load_embedder, normalize
 from soko.errors import EmbedderUnavailable
+from soko_bench.random_siglip import build_random_siglip, product_titles
 
 torch = pytest.importorskip("torch")
 huggingface_hub = pytest.importorskip("huggingface_hub")

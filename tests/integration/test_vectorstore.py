@@ -16,8 +16,10 @@ from factories import (
 )
 from soko.config import IndexType, Settings
 from soko.errors import EmbedderMismatch, InvalidInput, InvalidVector, SchemaMismatch
+from soko.products import NAME_MAX_BYTES
 from soko.vectorstore import SearchFilters, VectorStore
-from soko.vectorstore.schema import NAME_MAX_BYTES, CollectionSpec
+from soko.vectorstore.backends import backend_for
+from soko.vectorstore.schema import CollectionSpec
 
 EMBEDDER = "test-embedder-v1"
 
@@ -78,7 +80,7 @@ def test_default_index_parameters_match_the_design(settings: Settings) -> None:
         vectors = unit_vectors(20, seed=9)
         store.upsert(product_batch(np.arange(20), vectors))
         hits = store.search(vectors[4], limit=3)[0]
-        assert hits[0].product.product_id == 4
+        assert hits[0].product_id == 4
     finally:
         store.drop()
         store.close()
@@ -99,9 +101,9 @@ def test_another_index_type_is_refused(store: VectorStore, settings: Settings) -
 
 def test_another_schema_is_refused(settings: Settings) -> None:
     other = VectorStore(
-        VectorStore.open_existing(settings)._client,
+        backend_for(settings),
         settings,
-        CollectionSpec(name=settings.collection_name, embedder_id=EMBEDDER, dim=128),
+        CollectionSpec(name=settings.collection_name, space_id=EMBEDDER, dim=128),
     )
     other.ensure_collection()
     try:
@@ -109,6 +111,7 @@ def test_another_schema_is_refused(settings: Settings) -> None:
             VectorStore.connect(settings, EMBEDDER)
     finally:
         other.drop()
+        other.close()
 
 
 def test_upsert_then_get_round_trips_every_field(store: VectorStore) -> None:
@@ -150,7 +153,7 @@ def test_delete_by_ids(loaded: tuple[VectorStore, np.ndarray]) -> None:
     assert store.count(strong=True) == 596
     assert store.get_many([0, 1, 2, 3, 599], strong=True).keys() == {3}
     hits = store.search(vectors[1], limit=5)[0]
-    assert 1 not in {h.product.product_id for h in hits}
+    assert 1 not in {h.product_id for h in hits}
     store.delete([])  # nothing to do, no error
 
 
@@ -159,7 +162,7 @@ def test_search_agrees_with_brute_force(loaded: tuple[VectorStore, np.ndarray]) 
     queries = vectors[[5, 50, 100, 150, 200, 250, 300, 350, 400, 450]]
     truth = brute_force_top_k(vectors, queries, 10)
     results = store.search(queries, limit=10, nprobe=16)
-    found = [{h.product.product_id for h in hits} for hits in results]
+    found = [{h.product_id for h in hits} for hits in results]
     recall = np.mean([len(f & set(t.tolist())) / 10 for f, t in zip(found, truth, strict=True)])
     assert recall >= 0.95
     for hits in results:
@@ -168,7 +171,7 @@ def test_search_agrees_with_brute_force(loaded: tuple[VectorStore, np.ndarray]) 
         for h in hits:
             assert h.score == pytest.approx(1 - h.distance / 2)
     # The query vector itself is its own best match, with score 1.
-    assert results[0][0].product.product_id == 5
+    assert results[0][0].product_id == 5
     assert results[0][0].score == pytest.approx(1.0, abs=1e-5)
 
 
@@ -185,8 +188,8 @@ def test_threshold_keeps_exactly_the_scores_at_or_above_it(
     hits = store.search(query, limit=50, threshold=threshold, nprobe=16)[0]
     assert all(h.score >= threshold for h in hits)
     expected = set(np.flatnonzero(exact >= threshold - 1e-6).tolist())
-    assert {h.product.product_id for h in hits} == expected
-    assert store.search(query, limit=10, threshold=1.0)[0][0].product.product_id == 7
+    assert {h.product_id for h in hits} == expected
+    assert store.search(query, limit=10, threshold=1.0)[0][0].product_id == 7
 
 
 def test_filters_match_numpy(loaded: tuple[VectorStore, np.ndarray]) -> None:
@@ -207,7 +210,7 @@ def test_filters_match_numpy(loaded: tuple[VectorStore, np.ndarray]) -> None:
     )
     query = vectors[21]
     hits = store.search(query, limit=15, filters=filters, nprobe=1024)[0]
-    got = [h.product.product_id for h in hits]
+    got = [h.product_id for h in hits]
     assert got, "the filter should leave candidates"
     assert all(allowed[i] for i in got)
     candidates = np.flatnonzero(allowed)
@@ -231,8 +234,8 @@ def test_filter_values_cannot_break_out_of_the_quotes(store: VectorStore, attack
     categories = ["shoes", "bags", attack, "phones", attack, "x"]
     store.upsert(product_batch(np.arange(6), vectors, categories=categories))
     hits = store.search(vectors[0], limit=6, filters=SearchFilters(category=attack))[0]
-    assert sorted(h.product.product_id for h in hits) == [2, 4]
-    assert all(h.product.category == attack for h in hits)
+    assert sorted(h.product_id for h in hits) == [2, 4]
+    assert all(h.category == attack for h in hits)
     none = store.search(vectors[0], limit=6, filters=SearchFilters(category="shoes" + attack))[0]
     assert none == []
 
@@ -296,14 +299,14 @@ def test_rebuild_index_with_a_new_nlist(loaded: tuple[VectorStore, np.ndarray]) 
         assert int(info["nlist"]) == 8
     assert info["state"] == "Finished"
     hits = store.search(vectors[3], limit=1)[0]
-    assert hits[0].product.product_id == 3
+    assert hits[0].product_id == 3
 
 
 def test_release_and_load(loaded: tuple[VectorStore, np.ndarray]) -> None:
     store, vectors = loaded
     store.release()
     store.load()
-    assert store.search(vectors[2], limit=1)[0][0].product.product_id == 2
+    assert store.search(vectors[2], limit=1)[0][0].product_id == 2
 
 
 def test_iter_versions_lists_every_row(loaded: tuple[VectorStore, np.ndarray]) -> None:

@@ -86,7 +86,7 @@ def test_image_and_text_parts_are_orthogonal(embedder: BaselineEmbedder) -> None
     texts = embedder.encode_texts(["red mug", "bananas from Meru"])
     assert np.abs(images @ texts.T).max() < 1e-5
     # So a text query ranks hybrid vectors by their text part alone.
-    hybrid = fuse(images, texts)
+    hybrid = fuse(images, texts, 0.6, 0.4)
     ranking = np.argsort(-(hybrid @ embedder.encode_texts(["bananas"])[0]))
     assert ranking[0] == 1
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from soko.bench.dataset import (
+from soko_bench.dataset import (
     DatasetSpec,
     Mixture,
     build_dataset,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soko.bench.loadgen import run_latency, run_throughput
-from soko.bench.results import (
+from soko_bench.loadgen import run_latency, run_throughput
+from soko_bench.results import (
     SCHEMA,
     DatasetInfo,
     Point,
@@ -19,8 +19,8 @@ from soko.bench.results import (
     Throughput,
     describe_machine,
 )
-from soko.bench.search_bench import add_faiss_ratios, size_label
-from soko.bench.stats import Latency, percentile, ratio, recall_at_k
+from soko_bench.search_bench import add_faiss_ratios, size_label
+from soko_bench.stats import Latency, percentile, ratio, recall_at_k
 
 
 def test_recall_counts_overlap_per_query() -> None:
@@ -111,7 +111,7 @@ def _point(param: int, p50: float, recall: float = 1.0) -> Point:
 def _results(runs: list[Run]) -> Results:
     return Results(
         created_at="2026-01-01T00:00:00+00:00",
-        command="soko bench search --n 10",
+        command="soko-bench search --n 10",
         wall_s=1.0,
         machine=describe_machine(),
         dataset=DatasetInfo(

@@ -4,7 +4,7 @@ import csv
 import hashlib
 from pathlib import Path
 
-from soko.demo import CATEGORIES, write_catalog
+from soko.app.demo import CATEGORIES, write_catalog
 
 
 def _digest(folder: Path) -> str:

@@ -7,8 +7,7 @@ import ipaddress
 import pytest
 
 from imageserver import BLUE_JPEG, RED_PNG, image_bytes
-from soko.hydrate import image_signature
-from soko.hydrate.fetch import refusal
+from soko.fetch import image_signature, refusal
 
 
 @pytest.mark.parametrize(

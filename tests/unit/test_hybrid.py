@@ -9,7 +9,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from soko.embedding import fuse, normalize, vector_space_id
+from soko.config import Settings
+from soko.embedding import VectorSpace, fuse, normalize
 from soko.errors import InvalidInput
 
 DIM = 16  # fusion is dimension-agnostic; small vectors keep Hypothesis fast
@@ -119,10 +120,12 @@ def test_identical_image_and_text_fuse_to_that_vector(
 
 
 def test_the_default_mix_is_point_six_image_point_four_text() -> None:
+    defaults = Settings()
+    space = VectorSpace("e", defaults.image_weight, defaults.text_weight, dim=2)
     image = np.array([[1.0, 0.0]], dtype=np.float32)
     text = np.array([[0.0, 3.0]], dtype=np.float32)  # normalised before mixing
     expected = np.array([[0.6, 0.4]]) / np.hypot(0.6, 0.4)
-    np.testing.assert_allclose(fuse(image, text), expected, atol=1e-6)
+    np.testing.assert_allclose(space.fuse(image, text), expected, atol=1e-6)
 
 
 def test_opposite_vectors_with_equal_weights_fall_back_to_the_image() -> None:
@@ -153,9 +156,9 @@ def test_a_product_with_neither_image_nor_text_is_refused_by_row() -> None:
     image[1] = 0.0
     text[1] = 0.0
     with pytest.raises(InvalidInput, match=r"rows \[1\]"):
-        fuse(image, text)
+        fuse(image, text, 0.6, 0.4)
     with pytest.raises(InvalidInput, match="image or text"):
-        fuse(None, None)
+        fuse(None, None, 0.6, 0.4)
 
 
 def test_nan_vectors_and_mismatched_shapes_are_refused() -> None:
@@ -163,9 +166,9 @@ def test_nan_vectors_and_mismatched_shapes_are_refused() -> None:
     broken = image.copy()
     broken[1, 2] = np.nan
     with pytest.raises(InvalidInput, match=r"NaN or inf \(rows \[1\]\)"):
-        fuse(image, broken)
+        fuse(image, broken, 0.6, 0.4)
     with pytest.raises(InvalidInput, match="differ"):
-        fuse(image, np.ones((2, 5), dtype=np.float32))
+        fuse(image, np.ones((2, 5), dtype=np.float32), 0.6, 0.4)
 
 
 def test_normalize_survives_huge_and_tiny_entries() -> None:
@@ -175,6 +178,13 @@ def test_normalize_survives_huge_and_tiny_entries() -> None:
     assert not out[1:].any()  # below EPSILON counts as missing, not as noise scaled up
 
 
-def test_vector_space_id_names_embedder_and_weights() -> None:
-    assert vector_space_id("baseline-v1", 0.6, 0.4) == "baseline-v1;fusion=0.6/0.4"
-    assert vector_space_id("baseline-v1", 0.6, 0.4) != vector_space_id("baseline-v1", 0.7, 0.3)
+def test_the_vector_space_id_names_embedder_and_weights() -> None:
+    assert VectorSpace("baseline-v1", 0.6, 0.4).id == "baseline-v1;fusion=0.6/0.4"
+    assert VectorSpace("baseline-v1", 0.6, 0.4).id != VectorSpace("baseline-v1", 0.7, 0.3).id
+    assert VectorSpace("baseline-v1", 0.6, 0.4).dim == 768
+
+
+@pytest.mark.parametrize(("image_weight", "text_weight"), [(0.0, 0.0), (-0.1, 1.0), (np.inf, 1)])
+def test_a_vector_space_refuses_unusable_weights(image_weight: float, text_weight: float) -> None:
+    with pytest.raises(InvalidInput, match="weights"):
+        VectorSpace("baseline-v1", image_weight, text_weight)

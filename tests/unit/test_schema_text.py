@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soko.vectorstore.schema import truncate_utf8
+from soko.products import truncate_utf8
 from soko.vectorstore.scores import distance_to_score, score_to_distance, threshold_radius
 
 

@@ -1,8 +1,9 @@
 """The FastAPI app: built by `create_app(settings)`, never at import time.
 
-The lifespan connects the catalog, the embedder and Milvus once per process and, unless told
-not to, runs the sync worker (hydrate + ingest) in a background thread: with Milvus Lite only
-one process may open the database file, so `soko serve` is that process.
+The lifespan opens the application (`Soko`) once per process, loads the embedder and the
+collection before the first request, and, unless told not to, runs the sync worker (hydrate
++ ingest) in a background thread: with Milvus Lite only one process may open the database
+file, so `soko serve` is that process.
 """
 
 from __future__ import annotations
@@ -19,17 +20,13 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from soko import __version__
-from soko.api.deps import Services
+from soko.api.deps import AppState
 from soko.api.errors import install_error_handlers
 from soko.api.metrics import Metrics, ObserveRequests
 from soko.api.routes import ops, products, search
 from soko.api.strict import BodyLimit
-from soko.catalog import Catalog
+from soko.app import Soko
 from soko.config import Settings
-from soko.embedding import load_embedder, vector_space_id
-from soko.search import SearchService
-from soko.sync import SyncWorker
-from soko.vectorstore import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +35,15 @@ FORM_OVERHEAD_BYTES = 64 * 1024
 WEB = resources.files("soko.api") / "web"
 
 
-def build_services(settings: Settings, metrics: Metrics) -> Services:
-    catalog = Catalog.connect(settings.database_url)
+def open_application(settings: Settings) -> Soko:
+    """The application with everything a request needs already built."""
+    soko = Soko.open(settings)
     try:
-        embedder = load_embedder(settings)
-        space = vector_space_id(embedder.identity, settings.image_weight, settings.text_weight)
-        store = VectorStore.connect(settings, space)
+        soko.search  # noqa: B018  (loads the embedder and connects the collection now)
     except BaseException:
-        catalog.close()
+        soko.close()
         raise
-    search = SearchService(
-        store, embedder, image_weight=settings.image_weight, text_weight=settings.text_weight
-    )
-    metrics.track_ingest_lag(lambda: catalog.counts().pending)
-    return Services(settings, catalog, store, embedder, search, metrics)
+    return soko
 
 
 def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
@@ -59,26 +51,28 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await run_in_threadpool(build_services, settings, metrics)
-        app.state.services = services
+        soko = await run_in_threadpool(open_application, settings)
+        state = AppState(soko, metrics)
+        app.state.soko = state
+        metrics.track_ingest_lag(soko.pending_count)
         stop = threading.Event()
         worker: threading.Thread | None = None
-        if run_worker:
-            sync = SyncWorker(settings, services.catalog, services.embedder, store=services.store)
-            services.sync = sync.status
+        sync = soko.sync_worker() if run_worker else None
+        if sync is not None:
+            state.sync = sync.status
             worker = threading.Thread(
                 target=sync.follow, args=(stop,), name="soko-sync", daemon=True
             )
             worker.start()
-        log.info("serving %s with embedder %s", services.store.name, services.embedder.identity)
+        log.info("serving %s with embedder %s", settings.collection_name, soko.space.id)
         try:
             yield
         finally:
             stop.set()
-            if worker is not None:
+            if worker is not None and sync is not None:
                 worker.join(timeout=30)
                 sync.close()
-            services.close()
+            soko.close()
 
     app = FastAPI(
         title="Soko visual search",

@@ -1,4 +1,4 @@
-"""What routes receive through `Depends`: the services, and the API-key check for writes."""
+"""What routes receive through `Depends`: the application, and the API-key check for writes."""
 
 from __future__ import annotations
 
@@ -10,50 +10,45 @@ from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader
 
 from soko.api.metrics import Metrics
-from soko.catalog import Catalog
-from soko.config import Settings
-from soko.embedding import Embedder
+from soko.app import Soko
+from soko.app.sync import SyncStatus
 from soko.errors import AccessDenied, MissingCredentials
-from soko.search import SearchService
-from soko.sync import SyncStatus
-from soko.vectorstore import VectorStore
 
 
 @dataclass
-class Services:
-    """Everything a request may need, built once per process by the app's lifespan."""
+class AppState:
+    """Built once per process by the app's lifespan."""
 
-    settings: Settings
-    catalog: Catalog
-    store: VectorStore
-    embedder: Embedder
-    search: SearchService
+    soko: Soko
     metrics: Metrics
     sync: SyncStatus | None = None
 
-    def close(self) -> None:
-        self.store.close()
-        self.catalog.close()
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.soko
+    return state
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+StateDep = Annotated[AppState, Depends(get_state)]
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+def get_soko(request: Request) -> Soko:
+    return get_state(request).soko
+
+
+SokoDep = Annotated[Soko, Depends(get_soko)]
 
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def require_api_key(
-    services: ServicesDep,
+    soko: SokoDep,
     key: Annotated[str | None, Depends(_api_key_header)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> None:
     """Writes need `X-API-Key: <SOKO_API_KEY>` (or `Authorization: Bearer <key>`)."""
-    expected = services.settings.api_key
+    expected = soko.settings.api_key
     if expected is None or not expected.get_secret_value():
         raise AccessDenied(
             "product writes are disabled: set SOKO_API_KEY on the server and send it in the "

@@ -1,4 +1,5 @@
-"""Request and response bodies of the HTTP API (the seed's shapes, DESIGN.md "HTTP API")."""
+"""Request and response bodies of the HTTP API (the seed's shapes; docs/architecture.md,
+"Contracts")."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from soko.vectorstore import SearchHit
+from soko.products import ProductHit
 
 
 def public_image_url(product_id: int, image_url: str, *, thumbnail: bool = False) -> str:
@@ -17,7 +18,7 @@ def public_image_url(product_id: int, image_url: str, *, thumbnail: bool = False
     return f"/api/products/{product_id}/image" + ("?size=thumb" if thumbnail else "")
 
 
-class ProductHit(BaseModel):
+class ProductHitPublic(BaseModel):
     """One search result: the product's fields as Milvus holds them, and its score."""
 
     product_id: int
@@ -30,8 +31,7 @@ class ProductHit(BaseModel):
     score: float = Field(description="cosine similarity, 1 - d/2 for squared L2 distance d")
 
     @classmethod
-    def from_hit(cls, hit: SearchHit) -> ProductHit:
-        p = hit.product
+    def from_hit(cls, p: ProductHit) -> ProductHitPublic:
         return cls(
             product_id=p.product_id,
             product_name=p.product_name,
@@ -40,7 +40,7 @@ class ProductHit(BaseModel):
             seller_id=p.seller_id,
             image_url=public_image_url(p.product_id, p.image_url),
             thumbnail_url=public_image_url(p.product_id, p.image_url, thumbnail=True),
-            score=round(hit.score, 6),
+            score=round(p.score, 6),
         )
 
 

@@ -1,31 +1,41 @@
-"""The product catalog (SQL, the source of truth): products, their vectors, the ingest queue."""
+"""The product catalog (SQL, the source of truth), one module per concept:
+
+- `products`: the `Catalog` (its database and its products: reads, writes, imports);
+- `importer`: catalog files (CSV, JSON Lines) validated row by row;
+- `hydrate_queue`: products that need vectors, and the compare-and-set write of them;
+- `ingest_queue`: products whose vectors Milvus lacks, claimed in batches, marked by
+  compare-and-set;
+- `space`: which vector space the stored vectors belong to;
+- `vectors`: the vector blobs; `models`, `schemas`, `database`: tables, shapes, engines.
+"""
 
 from soko.catalog.database import create_catalog_engine, migrate
-from soko.catalog.queue import Claim, IngestQueue, PendingRows
-from soko.catalog.repository import (
-    Catalog,
-    HydrateCandidate,
-    ImportResult,
-    StoredVectors,
-    VectorUpdate,
-    utcnow,
-)
+from soko.catalog.hydrate_queue import HydrateCandidate, HydrateQueue, VectorUpdate
+from soko.catalog.importer import ImportReport, import_file
+from soko.catalog.ingest_queue import Claim, ClaimedRows, IngestQueue
+from soko.catalog.products import Catalog, ImportResult, utcnow
 from soko.catalog.schemas import CatalogCounts, Product, ProductCreate, ProductUpdate
+from soko.catalog.space import SpaceRecord
+from soko.catalog.vectors import StoredVectors
 
 __all__ = [
     "Catalog",
     "CatalogCounts",
     "Claim",
+    "ClaimedRows",
     "HydrateCandidate",
+    "HydrateQueue",
+    "ImportReport",
     "ImportResult",
     "IngestQueue",
-    "PendingRows",
     "Product",
     "ProductCreate",
     "ProductUpdate",
+    "SpaceRecord",
     "StoredVectors",
     "VectorUpdate",
     "create_catalog_engine",
+    "import_file",
     "migrate",
     "utcnow",
 ]

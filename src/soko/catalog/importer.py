@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from soko.catalog.repository import Catalog, ImportResult
+from soko.catalog.products import Catalog, ImportResult
 from soko.catalog.schemas import ProductCreate, describe_validation_error
 from soko.errors import InvalidInput
 

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Connection,
     DateTime,
     Dialect,
     Double,
@@ -26,13 +27,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    select,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-#: Milvus's `category` field is VARCHAR(64): longer categories are rejected, not cut.
-CATEGORY_MAX_BYTES = 64
+from soko.products import CATEGORY_MAX_BYTES
+
 NAME_MAX_CHARS = 1000
 DESCRIPTION_MAX_CHARS = 20_000
 IMAGE_SOURCE_MAX_CHARS = 2048
@@ -93,6 +96,7 @@ class ProductRow(Base):
     id: Mapped[int] = mapped_column(PRODUCT_ID, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(NAME_MAX_CHARS))
     description: Mapped[str] = mapped_column(Text, default="")
+    # Milvus's `category` field is VARCHAR(64): longer categories are rejected, not cut.
     category: Mapped[str] = mapped_column(String(CATEGORY_MAX_BYTES))
     price: Mapped[float] = mapped_column(Double)
     seller_id: Mapped[int] = mapped_column(BigInteger)
@@ -136,6 +140,7 @@ PENDING = text(
     "(written_version IS NULL OR version != written_version) AND (deleted OR has_vector)"
 )
 
+
 Index(
     "ix_products_pending",
     ProductRow.__table__.c.id,
@@ -161,3 +166,8 @@ META_VECTOR_SPACE = "vector_space"
 PRODUCTS = cast(Table, ProductRow.__table__)
 VECTORS = cast(Table, ProductVectorsRow.__table__)
 META_TABLE = cast(Table, CatalogMeta.__table__)
+
+
+def count_pending(conn: Connection) -> int:
+    """How many rows the ingest worker still has to write (or delete)."""
+    return int(conn.execute(select(func.count()).select_from(PRODUCTS).where(PENDING)).scalar_one())

@@ -15,15 +15,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from soko.catalog.models import (
-    CATEGORY_MAX_BYTES,
-    DESCRIPTION_MAX_CHARS,
-    IMAGE_SOURCE_MAX_CHARS,
-    NAME_MAX_CHARS,
-)
-from soko.errors import InvalidInput
+from soko.catalog.models import DESCRIPTION_MAX_CHARS, IMAGE_SOURCE_MAX_CHARS, NAME_MAX_CHARS
+from soko.products import CATEGORY_MAX_BYTES, INT64_MAX
 
-INT64_MAX = 2**63 - 1
 ProductId = Annotated[int, Field(ge=1, le=INT64_MAX)]
 SellerId = Annotated[int, Field(ge=0, le=INT64_MAX)]
 #: Far above any real price; rejects typos such as a pasted phone number.
@@ -176,13 +170,6 @@ def describe_validation_error(exc: ValidationError) -> str:
             shown = shown[:77] + "...)"
         parts.append(f"{loc}: {message}{shown}" if loc else message)
     return "; ".join(parts)
-
-
-def validate_create(data: dict[str, object]) -> ProductCreate:
-    try:
-        return ProductCreate.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc)) from None
 
 
 @dataclass(frozen=True)

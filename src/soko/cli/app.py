@@ -9,6 +9,9 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -33,6 +36,9 @@ from soko.errors import (
 )
 from soko.logs import configure_logging
 
+if TYPE_CHECKING:
+    from soko.app import Soko
+
 #: One table from error class to exit code; the first matching class wins.
 EXIT_CODES: tuple[tuple[type[SokoError], int], ...] = (
     (ConfigError, 2),
@@ -56,20 +62,9 @@ app = typer.Typer(
 
 
 index_app = typer.Typer(help="Manage the vector index.", no_args_is_help=True)
-
-
 app.add_typer(index_app, name="index")
 
-
-bench_app = typer.Typer(help="Measure speed on this machine (JSON under bench/results/).")
-
-
-app.add_typer(bench_app, name="bench")
-
-
 out = Console(highlight=False, soft_wrap=True)
-
-
 err = Console(stderr=True, highlight=False)
 
 
@@ -84,7 +79,17 @@ def settings_from_env() -> Settings:
     return settings
 
 
-def _progress() -> Progress:
+@contextmanager
+def application() -> Iterator[Soko]:
+    """The application for one command, built from the environment, closed at the end."""
+    from soko.app import Soko  # here, not at import: `soko --help` stays fast
+
+    with Soko.open(settings_from_env()) as soko:
+        yield soko
+
+
+def progress_bars() -> Progress:
+    """Rich progress bars on stderr, gone when the work is done."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -95,7 +100,25 @@ def _progress() -> Progress:
     )
 
 
-def _int_list(value: str, option: str) -> tuple[int, ...]:
+class Bars:
+    """A `soko.app.Progress` callback drawing one bar per kind of work."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        if what not in self._tasks:
+            self._tasks[what] = self._progress.add_task(what, total=total)
+        self._progress.update(self._tasks[what], completed=done, total=total)
+
+    def advance(self, what: str, by: int, total: int | None = None) -> None:
+        if what not in self._tasks:
+            self._tasks[what] = self._progress.add_task(what, total=total)
+        self._progress.advance(self._tasks[what], by)
+
+
+def int_list(value: str, option: str) -> tuple[int, ...]:
     try:
         items = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
@@ -105,18 +128,23 @@ def _int_list(value: str, option: str) -> tuple[int, ...]:
     return items
 
 
-def _stop_on_sigterm() -> threading.Event:
+def stop_on_sigterm() -> threading.Event:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     return stop
 
 
-def main() -> None:
+def run(typer_app: typer.Typer) -> None:
+    """Run a Typer app with Soko's error handling: one line on stderr and the exit code."""
     try:
-        app()
+        typer_app()
     except SokoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def main() -> None:
+    run(app)

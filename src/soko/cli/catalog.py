@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from soko.cli.app import (
-    _progress,
-    _stop_on_sigterm,
-    app,
-    out,
-    settings_from_env,
-)
-from soko.config import Settings
-from soko.errors import (
-    InvalidInput,
-)
+from soko.cli.app import Bars, app, application, out, progress_bars, stop_on_sigterm
+from soko.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from soko.app import Soko
+    from soko.app.hydrate import HydrateStats
+    from soko.app.ingest import BatchResult, IngestStats
+    from soko.catalog import ImportReport
 
 #: Rejected rows printed by `soko import` before it only counts the rest.
 SHOWN_PROBLEMS = 50
@@ -50,14 +46,12 @@ def demo(
 ) -> None:
     """Make the synthetic demo catalog (rendered photos, names in English, Swahili, French)
     and import it into the catalog. Then `soko sync` embeds and indexes it."""
-    from soko.demo import write_catalog
-
-    settings = settings_from_env()
-    folder = out_dir or settings.data_dir / "demo"
-    with out.status(f"rendering {count} demo products into {folder}..."):
-        csv_path = write_catalog(folder, count=count, seed=seed)
-    out.print(f"demo catalog: {csv_path}")
-    _run_import(settings, csv_path)
+    with application() as soko:
+        folder = out_dir or soko.settings.data_dir / "demo"
+        with out.status(f"rendering {count} demo products into {folder}..."):
+            csv_path, report = soko.demo(folder, count=count, seed=seed)
+        out.print(f"demo catalog: {csv_path}")
+        _print_import(csv_path, report)
 
 
 @app.command("import")
@@ -72,23 +66,17 @@ def import_catalog(
     Columns: product_id, name, description, category, price, seller_id, and image_url or
     image_path (relative paths are relative to the file). Exit 1 if any row was rejected.
     """
-    _run_import(settings_from_env(), file, file_format)
+    with application() as soko:
+        _import(soko, file, file_format)
 
 
-def _run_import(settings: Settings, file: Path, file_format: str | None = None) -> None:
-    from soko.catalog import Catalog
-    from soko.catalog.importer import count_lines, import_file
+def _import(soko: Soko, file: Path, file_format: str | None = None) -> None:
+    with progress_bars() as bars:
+        report = soko.import_file(file, fmt=file_format, progress=Bars(bars))
+    _print_import(file, report)
 
-    total = count_lines(file) if file.is_file() else 0
-    with Catalog.connect(settings.database_url) as catalog, _progress() as progress:
-        task = progress.add_task(f"importing {file.name}", total=max(total, 1))
-        report = import_file(
-            catalog,
-            file,
-            fmt=file_format,
-            on_progress=lambda line: progress.update(task, completed=line),
-        )
-        progress.update(task, completed=max(total, 1))
+
+def _print_import(file: Path, report: ImportReport) -> None:
     r = report.result
     for problem in report.problems[:SHOWN_PROBLEMS]:
         out.print(f"rejected {problem}")
@@ -102,20 +90,15 @@ def _run_import(settings: Settings, file: Path, file_format: str | None = None) 
         raise typer.Exit(1)
 
 
-def _run_hydrate(settings: Settings, limit: int | None) -> None:
-    from soko.catalog import Catalog
-    from soko.embedding import load_embedder
-    from soko.hydrate import Hydrator
-
-    embedder = load_embedder(settings)
-    with (
-        Catalog.connect(settings.database_url) as catalog,
-        Hydrator(settings, catalog, embedder) as hydrator,
-        _progress() as progress,
-    ):
+def _hydrate(soko: Soko, limit: int | None) -> None:
+    with soko.hydrator() as hydrator, progress_bars() as bars:
         due = hydrator.due_count()
-        task = progress.add_task("hydrating", total=min(due, limit) if limit else due)
-        stats = hydrator.run(limit=limit, on_chunk=partial(progress.advance, task))
+        task = bars.add_task("hydrating", total=min(due, limit) if limit else due)
+        stats = hydrator.run(limit=limit, on_chunk=lambda n: bars.advance(task, n))
+    _print_hydrate(stats)
+
+
+def _print_hydrate(stats: HydrateStats) -> None:
     out.print(
         f"hydrate: {stats.stored} products embedded ({stats.images} images, "
         f"{stats.image_failures} image failures kept text-only or their previous image vector, "
@@ -132,31 +115,30 @@ def hydrate(
     ] = None,
 ) -> None:
     """Embed products that are new, changed, stale or due an image retry; store their vectors."""
-    _run_hydrate(settings_from_env(), limit)
+    with application() as soko:
+        _hydrate(soko, limit)
 
 
-def _run_ingest(
-    settings: Settings, batch_size: int | None, follow: bool, in_flight: int | None = None
-) -> None:
-    from soko.catalog import Catalog, IngestQueue
-    from soko.ingest import IngestWorker
+def _ingest(soko: Soko, batch_size: int | None, follow: bool, in_flight: int | None = None) -> None:
+    stop = stop_on_sigterm()
+    worker = soko.ingest_worker(batch_size=batch_size, in_flight=in_flight)
+    with progress_bars() as bars:
+        task = bars.add_task("ingesting", total=None if follow else soko.pending_count())
 
-    stop = _stop_on_sigterm()
-    with (
-        Catalog.connect(settings.database_url) as catalog,
-        IngestWorker(settings, catalog, batch_size=batch_size, in_flight=in_flight) as worker,
-        _progress() as progress,
-    ):
-        pending = IngestQueue(catalog).pending_count()
-        task = progress.add_task("ingesting", total=None if follow else pending)
+        def on_batch(batch: BatchResult) -> None:
+            bars.advance(task, batch.claimed)
+
         try:
             if follow:
-                worker.follow(stop, on_batch=lambda b: progress.advance(task, b.claimed))
+                soko.follow_ingest(worker, stop, on_batch=on_batch)
             else:
-                worker.run(stop=stop, on_batch=lambda b: progress.advance(task, b.claimed))
+                worker.run(stop=stop, on_batch=on_batch)
         except KeyboardInterrupt:
             stop.set()
-        stats = worker.stats
+    _print_ingest(worker.stats)
+
+
+def _print_ingest(stats: IngestStats) -> None:
     out.print(
         f"ingest: {stats.upserted} upserted, {stats.deleted} deleted, {stats.marked} marked "
         f"in {stats.batches} batches; {stats.changed_meanwhile} changed meanwhile (still pending)"
@@ -177,7 +159,8 @@ def ingest(
     in_flight: InFlightOption = None,
 ) -> None:
     """Write pending catalog rows (new, changed, deleted) to Milvus and mark them written."""
-    _run_ingest(settings_from_env(), batch_size, follow, in_flight)
+    with application() as soko:
+        _ingest(soko, batch_size, follow, in_flight)
 
 
 @app.command()
@@ -190,24 +173,17 @@ def sync(
     in_flight: InFlightOption = None,
 ) -> None:
     """`soko hydrate`, then `soko ingest`: bring Milvus up to date with the catalog."""
-    settings = settings_from_env()
-    _run_hydrate(settings, None)
-    _run_ingest(settings, batch_size, follow=False, in_flight=in_flight)
-    if follow:
-        from soko.catalog import Catalog
-        from soko.embedding import load_embedder
-        from soko.sync import SyncWorker
-
-        stop = _stop_on_sigterm()
-        out.print("following the catalog (Ctrl+C to stop)")
-        with (
-            Catalog.connect(settings.database_url) as catalog,
-            SyncWorker(settings, catalog, load_embedder(settings)) as worker,
-        ):
-            try:
-                worker.follow(stop)
-            except KeyboardInterrupt:
-                stop.set()
+    with application() as soko:
+        _hydrate(soko, None)
+        _ingest(soko, batch_size, follow=False, in_flight=in_flight)
+        if follow:
+            stop = stop_on_sigterm()
+            out.print("following the catalog (Ctrl+C to stop)")
+            with soko.sync_worker(batch_size=batch_size, in_flight=in_flight) as worker:
+                try:
+                    worker.follow(stop)
+                except KeyboardInterrupt:
+                    stop.set()
 
 
 @app.command()
@@ -220,29 +196,23 @@ def reconcile(
     ] = False,
 ) -> None:
     """Compare catalog and Milvus; repair rows missing or stale in Milvus, remove extra ones."""
-    from soko.catalog import Catalog
-    from soko.reconcile import reconcile as run_reconcile
-    from soko.vectorstore import VectorStore
-
-    settings = settings_from_env()
-    with Catalog.connect(settings.database_url) as catalog:
-        space = catalog.vector_space()
-        if space is None:
+    with application() as soko:
+        with out.status("comparing..."):
+            report = soko.reconcile(dry_run=dry_run)
+        if report is None:
             out.print("reconcile: the catalog holds no vectors yet; nothing to compare")
             return
-        with VectorStore.connect(settings, space) as store, out.status("comparing..."):
-            report = run_reconcile(catalog, store, dry_run=dry_run)
-    verb = "would be" if dry_run else "were"
-    out.print(f"catalog rows: {report.catalog_rows}, Milvus rows: {report.milvus_rows}")
-    for label, ids, action in (
-        ("missing in Milvus", report.missing, "made pending"),
-        ("stale in Milvus", report.stale, "made pending"),
-        ("deleted in the catalog but in Milvus", report.deleted, "removed from Milvus"),
-        ("unknown to the catalog", report.unknown, "removed from Milvus"),
-    ):
-        shown = ", ".join(map(str, ids[:20])) + (" ..." if len(ids) > 20 else "")
-        out.print(f"{label}: {len(ids)}" + (f" ({verb} {action}: {shown})" if ids else ""))
-    if not report.drift:
-        out.print("no drift")
-    elif report.applied and not no_ingest and (report.missing or report.stale):
-        _run_ingest(settings, None, follow=False)
+        verb = "would be" if dry_run else "were"
+        out.print(f"catalog rows: {report.catalog_rows}, Milvus rows: {report.milvus_rows}")
+        for label, ids, action in (
+            ("missing in Milvus", report.missing, "made pending"),
+            ("stale in Milvus", report.stale, "made pending"),
+            ("deleted in the catalog but in Milvus", report.deleted, "removed from Milvus"),
+            ("unknown to the catalog", report.unknown, "removed from Milvus"),
+        ):
+            shown = ", ".join(map(str, ids[:20])) + (" ..." if len(ids) > 20 else "")
+            out.print(f"{label}: {len(ids)}" + (f" ({verb} {action}: {shown})" if ids else ""))
+        if not report.drift:
+            out.print("no drift")
+        elif report.applied and not no_ingest and (report.missing or report.stale):
+            _ingest(soko, None, follow=False)

@@ -9,19 +9,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.progress import (
-    TaskID,
-)
 
-from soko.cli.app import (
-    _progress,
-    app,
-    out,
-    settings_from_env,
-)
-from soko.errors import (
-    InvalidInput,
-)
+from soko.cli.app import Bars, app, application, out, progress_bars
+from soko.errors import InvalidInput
 
 
 @app.command()
@@ -35,24 +25,12 @@ def embed(
     values: Annotated[int, typer.Option(min=1, max=768, help="Values shown per vector.")] = 8,
 ) -> None:
     """Embed one photo and/or text; print the embedder id and the image, text and hybrid vectors."""
-    from soko.embedding import fuse, load_embedder, read_image_file, vector_space_id
-
     if image is None and (text is None or not text.strip()):
         raise InvalidInput("give --image PATH, --text TEXT, or both")
-    settings = settings_from_env()
-    embedder = load_embedder(settings)
-    image_vector = text_vector = None
-    if image is not None:
-        photo = read_image_file(
-            image, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-        )
-        image_vector = embedder.encode_images([photo])
-    if text is not None and text.strip():
-        text_vector = embedder.encode_texts([text])
-    hybrid = fuse(image_vector, text_vector, settings.image_weight, settings.text_weight)
-    out.print(f"embedder: {embedder.identity} ({embedder.dim} dimensions)")
-    space = vector_space_id(embedder.identity, settings.image_weight, settings.text_weight)
-    out.print(f"vector space: {space}")
+    with application() as soko:
+        image_vector, text_vector, hybrid = soko.embed(image, text)
+        out.print(f"embedder: {soko.embedder.identity} ({soko.space.dim} dimensions)")
+        out.print(f"vector space: {soko.space.id}")
     for label, vector in (("image", image_vector), ("text", text_vector), ("hybrid", hybrid)):
         if vector is None:
             out.print(f"{label}: - (no {label} given)")
@@ -72,31 +50,13 @@ def eval_catalog(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Retrieval quality on a labelled catalog: category precision@k, same-product hit rate@k."""
-    from soko.embedding import load_embedder
-    from soko.evaluation import evaluate, read_catalog
-
-    settings = settings_from_env()
-    rows, used_group = read_catalog(catalog, image_column=image_column, group_column=group_column)
-    embedder = load_embedder(settings)
-    with _progress() as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(what: str, done: int, total: int) -> None:
-            if what not in tasks:
-                tasks[what] = bar.add_task(f"embedding {what}", total=total)
-            bar.update(tasks[what], completed=done)
-
-        report = evaluate(
-            rows,
-            embedder,
-            catalog=str(catalog),
-            image_weight=settings.image_weight,
-            text_weight=settings.text_weight,
-            batch_size=settings.embed_batch_size,
-            max_image_bytes=settings.max_image_bytes,
-            max_image_pixels=settings.max_image_pixels,
+    with application() as soko, progress_bars() as bars:
+        report, used_group = soko.evaluate(
+            catalog,
+            image_column=image_column,
+            group_column=group_column,
             k=k,
-            progress=progress,
+            progress=Bars(bars),
         )
     if as_json:
         out.print_json(json.dumps(asdict(report)))

@@ -11,16 +11,8 @@ from typing import Annotated
 
 import typer
 
-from soko.cli.app import (
-    app,
-    index_app,
-    out,
-    settings_from_env,
-)
-from soko.config import Settings
-from soko.errors import (
-    InvalidInput,
-)
+from soko.cli.app import app, application, index_app, out, settings_from_env
+from soko.errors import SokoError
 
 
 @app.command()
@@ -28,26 +20,36 @@ def health(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Check Milvus: vector count, collection, index and status. Exit 3 if unreachable."""
-    from soko.vectorstore import VectorStore
-
-    settings = settings_from_env()
-    with VectorStore.open_existing(settings) as store:
-        stats = store.stats()
+    with application() as soko:
+        report = soko.health()
+    stats = report.milvus
+    if isinstance(stats, SokoError):
+        raise stats
+    space = report.space
     if as_json:
-        out.print_json(json.dumps({**asdict(stats), "running_embedder": _running_space(settings)}))
+        if isinstance(space, SokoError):
+            raise space
+        out.print_json(json.dumps({**asdict(stats), "running_embedder": space}))
         return
-    location = settings.milvus_uri if stats.backend == "lite" else settings.milvus_address
     out.print(f"status: {stats.status}")
     out.print(f"collection: {stats.collection}")
     out.print(f"vectors: {stats.row_count}")
-    out.print(f"backend: {stats.backend} ({stats.server_version}) at {location}")
+    out.print(f"backend: {stats.backend} ({stats.server_version}) at {stats.location}")
     if stats.index_type:
         out.print(
             f"index: {stats.index_type} ({stats.index_state}, {stats.indexed_rows} indexed, "
             f"{stats.pending_index_rows} pending)"
         )
     out.print(f"collection embedder: {stats.embedder or '-'}")
-    _print_running_embedder(settings, stats.embedder)
+    if isinstance(space, SokoError):
+        out.print(f"embedder: unavailable ({space})")
+        raise typer.Exit(1)
+    out.print(f"embedder: {space}")
+    if stats.embedder is not None and stats.embedder != space:
+        out.print(
+            "embedder mismatch: the collection holds vectors of another embedder or other "
+            "fusion weights; run `soko reindex` to rebuild it with the running one"
+        )
 
 
 @index_app.command("rebuild")
@@ -57,16 +59,9 @@ def index_rebuild(
     ] = None,
 ) -> None:
     """Drop and re-create the vector index, wait until it is built, and reload."""
-    from soko.vectorstore import VectorStore
-
-    settings = settings_from_env()
-    with VectorStore.open_existing(settings) as store:
-        if not store.exists():
-            raise InvalidInput(f"collection {settings.collection_name!r} does not exist yet")
-        with out.status("rebuilding index..."):
-            store.rebuild_index(nlist=nlist)
-        info = store.index_info()
-    out.print(f"index rebuilt: {info.get('index_type')} {store.spec.index_build_params()}")
+    with application() as soko, out.status("rebuilding index..."):
+        info = soko.rebuild_index(nlist=nlist)
+    out.print(f"index rebuilt: {info.get('index_type')} {info['params']}")
 
 
 @app.command("milvus-server")
@@ -76,7 +71,7 @@ def milvus_server(
     ),
 ) -> None:
     """Run a local Milvus standalone server (PyPI `milvus`) in the foreground until Ctrl+C."""
-    from soko.vectorstore.server import LocalMilvusServer
+    from soko.vectorstore import LocalMilvusServer
 
     settings_from_env()
     server = LocalMilvusServer(data)
@@ -104,30 +99,16 @@ def reindex(
     Use after changing SOKO_EMBEDDER, SOKO_SIGLIP_MODEL or the fusion weights; then
     re-ingest from the catalog.
     """
-    from soko.vectorstore import VectorStore
 
-    settings = settings_from_env()
-    space = _running_space(settings)
-    with VectorStore.open_existing(settings) as store:
-        if store.exists():
-            recorded = store.recorded_embedder() or "an unknown embedder"
-            if not yes:
-                typer.confirm(
-                    f"drop {store.count()} vectors of {recorded} in "
-                    f"{settings.collection_name!r} and re-create it for {space}?",
-                    abort=True,
-                    err=True,
-                )
-            store.drop()
-    with VectorStore.connect(settings, space):
-        pass
-    out.print(f"collection {settings.collection_name!r} re-created for {space} (0 vectors)")
-    from soko.catalog import Catalog
+    def confirm(question: str) -> None:
+        if not yes:
+            typer.confirm(question, abort=True, err=True)
 
-    with Catalog.connect(settings.database_url) as catalog:
-        rehydrate, rewrite = catalog.reset_for_reindex(space)
+    with application() as soko:
+        result = soko.reindex(confirm=confirm)
+    out.print(f"collection {result.collection!r} re-created for {result.space_id} (0 vectors)")
     out.print(
-        f"catalog: {rehydrate} products to re-embed, {rewrite} to re-ingest; "
+        f"catalog: {result.rehydrate} products to re-embed, {result.rewrite} to re-ingest; "
         "next: `soko sync` (hydrate + ingest)"
     )
 
@@ -164,27 +145,3 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-
-
-def _running_space(settings: Settings) -> str:
-    """The vector space this process writes and queries: embedder identity + weights."""
-    from soko.embedding import load_embedder, vector_space_id
-
-    embedder = load_embedder(settings)
-    return vector_space_id(embedder.identity, settings.image_weight, settings.text_weight)
-
-
-def _print_running_embedder(settings: Settings, recorded: str | None) -> None:
-    from soko.errors import EmbedderUnavailable
-
-    try:
-        running = _running_space(settings)
-    except EmbedderUnavailable as exc:
-        out.print(f"embedder: unavailable ({exc})")
-        raise typer.Exit(1) from None
-    out.print(f"embedder: {running}")
-    if recorded is not None and recorded != running:
-        out.print(
-            "embedder mismatch: the collection holds vectors of another embedder or other "
-            "fusion weights; run `soko reindex` to rebuild it with the running one"
-        )

@@ -11,9 +11,6 @@ from PIL import Image
 
 FloatMatrix = npt.NDArray[np.float32]
 
-#: Every Soko embedder produces vectors of this size (the collection's FLOAT_VECTOR dim).
-DIM = 768
-
 
 def product_text(name: str, description: str | None = None) -> str:
     """The text that stands for a product in every embedder: name first, as SigLIP reads

@@ -26,8 +26,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from soko.embedding.base import DIM, FloatMatrix
+from soko.embedding.base import FloatMatrix
 from soko.embedding.hybrid import normalize
+from soko.embedding.space import DIM
 
 #: Bump when any feature or constant below changes: it is part of the identity recorded on
 #: the collection, so old vectors are never mixed with new ones.

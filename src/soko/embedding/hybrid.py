@@ -1,7 +1,8 @@
 """Hybrid fusion: `normalize(w_img * normalize(image) + w_txt * normalize(text))`.
 
-A product with only one modality gets that one's vector. The collection records the
-embedder *and* the weights (`vector_space_id`), since changing either changes every vector.
+A product with only one modality gets that one's vector. `VectorSpace.fuse` calls this with
+the space's weights; the weights are part of the space, since changing them changes every
+vector.
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from soko.embedding.base import FloatMatrix
 from soko.errors import InvalidInput
-
-FloatMatrix = npt.NDArray[np.float32]
 
 #: A vector whose entries are all below this is treated as missing, not normalised into noise.
 EPSILON = 1e-12
@@ -43,8 +43,8 @@ def normalize(vectors: npt.ArrayLike) -> FloatMatrix:
 def fuse(
     image: FloatMatrix | None,
     text: FloatMatrix | None,
-    image_weight: float = 0.6,
-    text_weight: float = 0.4,
+    image_weight: float,
+    text_weight: float,
 ) -> FloatMatrix:
     """Hybrid vectors for n products. An all-zero row (or None) means "no image"/"no text"."""
     check_weights(image_weight, text_weight)
@@ -92,8 +92,3 @@ def _require_rows(present: npt.NDArray[np.bool_]) -> None:
         raise InvalidInput(
             f"products at rows {rows[:10].tolist()} have neither an image nor text vector"
         )
-
-
-def vector_space_id(embedder_identity: str, image_weight: float, text_weight: float) -> str:
-    """What the collection records: the embedder and the fusion weights."""
-    return f"{embedder_identity};fusion={image_weight:g}/{text_weight:g}"

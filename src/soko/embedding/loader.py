@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from soko.config import EmbedderChoice, Settings
-from soko.embedding.base import DIM, Embedder
+from soko.embedding.base import Embedder
 from soko.embedding.baseline import BaselineEmbedder
 from soko.embedding.siglip import SiglipEmbedder
+from soko.embedding.space import DIM
 from soko.errors import EmbedderUnavailable
 
 log = logging.getLogger(__name__)

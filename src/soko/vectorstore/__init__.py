@@ -1,32 +1,24 @@
-"""The Milvus vector store: schema, writes, search and health, on Milvus Lite or a server."""
+"""The Milvus vector store: schema, the one write path, search and health, on Milvus Lite or
+a server (the differences live in `backends.py`, chosen once at connect)."""
 
-from soko.vectorstore.batch import ProductVectors
 from soko.vectorstore.filters import SearchFilters
-from soko.vectorstore.schema import DIM, CollectionSpec, truncate_utf8
+from soko.vectorstore.schema import CollectionSpec
 from soko.vectorstore.scores import distance_to_score
-from soko.vectorstore.store import (
-    SearchHit,
-    SegmentInfo,
-    StoredProduct,
-    StoreStats,
-    VectorStore,
-    WriteTiming,
-)
-from soko.vectorstore.writes import WriteReport, write_batches
+from soko.vectorstore.server import LocalMilvusServer, free_port, server_supported
+from soko.vectorstore.store import StoreStats, VectorStore, WriteTiming
+from soko.vectorstore.writes import BatchWriter, WriteBatch, WriteReport
 
 __all__ = [
-    "DIM",
+    "BatchWriter",
     "CollectionSpec",
-    "ProductVectors",
+    "LocalMilvusServer",
     "SearchFilters",
-    "SearchHit",
-    "SegmentInfo",
     "StoreStats",
-    "StoredProduct",
     "VectorStore",
+    "WriteBatch",
     "WriteReport",
     "WriteTiming",
     "distance_to_score",
-    "truncate_utf8",
-    "write_batches",
+    "free_port",
+    "server_supported",
 ]

@@ -1,8 +1,9 @@
 """The `product_embeddings` collection: fields, index and the checks that keep them stable.
 
-The field table is DESIGN.md's, exactly. What the collection was built with (dimension,
-index, embedder, fusion weights) is recorded in its properties, so that a later start with
-different settings fails loudly instead of mixing incompatible vectors.
+The field table is the contract in docs/architecture.md ("Contracts"), exactly. What the
+collection was built with (dimension, index, embedder, fusion weights) is recorded in its
+properties, so that a later start with different settings fails loudly instead of mixing
+incompatible vectors.
 """
 
 from __future__ import annotations
@@ -14,15 +15,12 @@ from pymilvus import CollectionSchema, DataType, MilvusClient
 
 from soko.config import IndexType
 from soko.errors import EmbedderMismatch, SchemaMismatch
+from soko.products import CATEGORY_MAX_BYTES, IMAGE_URL_MAX_BYTES, NAME_MAX_BYTES
 
-DIM = 768
 METRIC = "L2"
 
 PRIMARY_KEY = "product_id"
 VECTOR_FIELD = "embedding"
-NAME_MAX_BYTES = 256
-CATEGORY_MAX_BYTES = 64
-IMAGE_URL_MAX_BYTES = 2048
 
 #: Scalar fields returned with every hit (everything but the vector).
 OUTPUT_FIELDS = (
@@ -43,10 +41,8 @@ SCHEMA_VERSION = "1"
 #: Partitions behind the category partition key; Milvus hashes categories into them.
 #: 16, not Milvus's default 64: each partition holds its own segments, each with its own IVF
 #: index, so fewer and larger segments mean fewer centroid scans per query and IVF lists
-#: trained on more data. At 1M x 768 on the 2.3.5 server (docs/vectorstore.md), 16 against 64
-#: gave p50 10.9 vs 12.7 ms and recall@10 0.989 vs 0.962 at nprobe 16, 9,200 vs 5,100
-#: inserted vectors/s and 4.2 vs 5.6 GB resident. A category filter still prunes the search
-#: to one partition (a sixteenth of the catalog).
+#: trained on more data; docs/vectorstore.md has the 1M measurements behind the choice. A
+#: category filter still prunes the search to one partition (a sixteenth of the catalog).
 NUM_PARTITIONS = 16
 
 REINDEX_HINT = "run `soko reindex` to rebuild the collection with the current settings"
@@ -57,8 +53,9 @@ class CollectionSpec:
     """What a collection must look like for this process to use it."""
 
     name: str
-    embedder_id: str
-    dim: int = DIM
+    #: The `VectorSpace.id` of the vectors; recorded as the collection's `soko.embedder`.
+    space_id: str
+    dim: int
     index_type: IndexType = IndexType.IVF_FLAT
     nlist: int = 1024
     hnsw_m: int = 16
@@ -99,13 +96,13 @@ def build_index_params(client: MilvusClient, spec: CollectionSpec) -> Any:
 
 
 def collection_properties(spec: CollectionSpec) -> dict[str, str]:
-    return {PROP_EMBEDDER: spec.embedder_id, PROP_SCHEMA_VERSION: SCHEMA_VERSION}
+    return {PROP_EMBEDDER: spec.space_id, PROP_SCHEMA_VERSION: SCHEMA_VERSION}
 
 
 #: (field name, DataType, type params that must match)
 _EXPECTED_FIELDS: tuple[tuple[str, DataType, dict[str, int]], ...] = (
     (PRIMARY_KEY, DataType.INT64, {}),
-    (VECTOR_FIELD, DataType.FLOAT_VECTOR, {"dim": DIM}),
+    (VECTOR_FIELD, DataType.FLOAT_VECTOR, {}),
     ("product_name", DataType.VARCHAR, {"max_length": NAME_MAX_BYTES}),
     ("category", DataType.VARCHAR, {"max_length": CATEGORY_MAX_BYTES}),
     ("price", DataType.FLOAT, {}),
@@ -151,10 +148,10 @@ def check_embedder(properties: dict[str, str], spec: CollectionSpec) -> None:
             f"collection {spec.name!r} does not record which embedder made its vectors; "
             f"{REINDEX_HINT}"
         )
-    if recorded != spec.embedder_id:
+    if recorded != spec.space_id:
         raise EmbedderMismatch(
             f"collection {spec.name!r} holds vectors from embedder {recorded!r} but this "
-            f"process uses {spec.embedder_id!r}; {REINDEX_HINT}, or set SOKO_EMBEDDER to match"
+            f"process uses {spec.space_id!r}; {REINDEX_HINT}, or set SOKO_EMBEDDER to match"
         )
 
 
@@ -166,11 +163,3 @@ def check_index(index: dict[str, Any], spec: CollectionSpec) -> None:
             f"collection {spec.name!r} has a {index_type}/{metric} index, settings ask for "
             f"{spec.index_type.value}/{METRIC}; run `soko index rebuild` to change it"
         )
-
-
-def truncate_utf8(text: str, max_bytes: int) -> str:
-    """Cut `text` to at most `max_bytes` UTF-8 bytes without splitting a character."""
-    encoded = text.encode("utf-8")
-    if len(encoded) <= max_bytes:
-        return text
-    return encoded[:max_bytes].decode("utf-8", errors="ignore")

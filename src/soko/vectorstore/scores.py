@@ -3,9 +3,6 @@ Soko shows `score = 1 - d/2`, which is the cosine similarity. See docs/scores.md
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
-
 #: Widening of the range-search radius so float rounding never drops a hit exactly at the
 #: threshold; the exact `score >= threshold` test is applied after Milvus answers.
 RADIUS_SLACK = 1e-5
@@ -23,7 +20,3 @@ def score_to_distance(score: float) -> float:
 def threshold_radius(threshold: float) -> float:
     """The L2 range-search radius that keeps every hit with score >= threshold."""
     return score_to_distance(threshold) + RADIUS_SLACK
-
-
-def scores_from_distances(distances: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
-    return np.clip(1.0 - distances.astype(np.float64) / 2.0, -1.0, 1.0)

@@ -1,33 +1,28 @@
 """`VectorStore`: the one place that talks to Milvus (Lite or server, the same code).
 
-Everything above this module speaks numpy arrays, `ProductVectors`, `SearchFilters` and
-`SearchHit`; nothing above it imports pymilvus.
+Everything above this module speaks numpy arrays, `ProductBatch`, `SearchFilters` and
+`ProductHit`; nothing above it imports pymilvus. What differs between Milvus Lite and a
+server is asked of the store's `Backend`, chosen once at connect.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
-import re
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
-from pymilvus.grpc_gen import common_pb2
 
 from soko.config import IndexType, Settings
-from soko.errors import InvalidInput, SokoError, VectorStoreError, VectorStoreLocked
+from soko.embedding.space import DIM
+from soko.errors import InvalidInput, VectorStoreError
+from soko.products import ProductBatch, ProductHit, ProductRecord
 from soko.vectorstore import schema as sch
-from soko.vectorstore.batch import ProductVectors
+from soko.vectorstore.backends import Backend, backend_for
 from soko.vectorstore.errors import call_with_retry, translate
 from soko.vectorstore.filters import SearchFilters, id_list
 from soko.vectorstore.scores import distance_to_score, threshold_radius
@@ -36,32 +31,10 @@ from soko.vectorstore.wire import write_request
 log = logging.getLogger(__name__)
 
 #: Milvus caps topk at 16384.
-MAX_LIMIT = 16_384
+MILVUS_TOPK_MAX = 16_384
 #: Session consistency: a process reads its own writes, other readers are not slowed down.
 CONSISTENCY = "Session"
 INDEX_POLL_S = 0.5
-
-
-@dataclass(frozen=True)
-class StoredProduct:
-    """A product as the collection holds it (the vector only when asked for)."""
-
-    product_id: int
-    product_name: str
-    category: str
-    price: float
-    seller_id: int
-    image_url: str
-    created_at: int
-    last_hydrated_at: int
-    embedding: npt.NDArray[np.float32] | None = None
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    product: StoredProduct
-    distance: float
-    score: float
 
 
 @dataclass(frozen=True)
@@ -74,19 +47,9 @@ class WriteTiming:
 
 
 @dataclass(frozen=True)
-class SegmentInfo:
-    """One loaded segment as the query nodes see it (server only)."""
-
-    segment_id: int
-    partition_id: int
-    rows: int
-    state: str
-    indexed: bool
-
-
-@dataclass(frozen=True)
 class StoreStats:
     backend: str
+    location: str
     collection: str
     status: str
     row_count: int
@@ -98,11 +61,11 @@ class StoreStats:
     server_version: str
 
 
-def _stored(entity: dict[str, Any], product_id: int, with_vector: bool) -> StoredProduct:
+def _record(entity: dict[str, Any], product_id: int, with_vector: bool) -> ProductRecord:
     vector = None
     if with_vector:
         vector = np.asarray(entity[sch.VECTOR_FIELD], dtype=np.float32)
-    return StoredProduct(
+    return ProductRecord(
         product_id=int(product_id),
         product_name=str(entity["product_name"]),
         category=str(entity["category"]),
@@ -115,22 +78,37 @@ def _stored(entity: dict[str, Any], product_id: int, with_vector: bool) -> Store
     )
 
 
+def _hit(entity: dict[str, Any], product_id: int, distance: float) -> ProductHit:
+    record = _record(entity, product_id, with_vector=False)
+    return ProductHit(
+        product_id=record.product_id,
+        product_name=record.product_name,
+        category=record.category,
+        price=record.price,
+        seller_id=record.seller_id,
+        image_url=record.image_url,
+        score=distance_to_score(distance),
+        distance=distance,
+    )
+
+
 class VectorStore:
     """The `product_embeddings` collection on one Milvus deployment."""
 
-    def __init__(self, client: MilvusClient, settings: Settings, spec: sch.CollectionSpec) -> None:
-        self._client = client
+    def __init__(self, backend: Backend, settings: Settings, spec: sch.CollectionSpec) -> None:
+        self._backend = backend
+        self._client = backend.connect()
         self._settings = settings
         self.spec = spec
-        self.backend = "lite" if settings.milvus_is_lite else "server"
         self._closed = False
         self._server_version: str | None = None
 
     # --- connection ----------------------------------------------------------------------
     @classmethod
-    def connect(cls, settings: Settings, embedder_id: str) -> VectorStore:
-        """Connect to the configured Milvus and make sure the collection is there and ours."""
-        store = cls(_connect(settings), settings, spec_from_settings(settings, embedder_id))
+    def connect(cls, settings: Settings, space_id: str, *, dim: int = DIM) -> VectorStore:
+        """Connect to the configured Milvus and make sure the collection is there and holds
+        vectors of `space_id` (a `VectorSpace.id`)."""
+        store = cls(backend_for(settings), settings, spec_from_settings(settings, space_id, dim))
         try:
             store.ensure_collection()
         except BaseException:
@@ -142,8 +120,8 @@ class VectorStore:
 
     @classmethod
     def open_existing(cls, settings: Settings) -> VectorStore:
-        """Connect without checking the embedder (for health and stats)."""
-        return cls(_connect(settings), settings, spec_from_settings(settings, ""))
+        """Connect without checking the vector space (for health, stats and reindex)."""
+        return cls(backend_for(settings), settings, spec_from_settings(settings, "", DIM))
 
     def close(self) -> None:
         """Close the connection; the last store on a Lite file also releases the file."""
@@ -154,8 +132,7 @@ class VectorStore:
             self._client.close()
         except MilvusException as exc:  # closing a dead channel is not worth failing for
             log.debug("closing milvus client: %s", exc)
-        if self.backend == "lite":
-            _release_lite(self._settings.milvus_uri)
+        self._backend.release()
 
     def __enter__(self) -> VectorStore:
         return self
@@ -170,6 +147,19 @@ class VectorStore:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def backend(self) -> str:
+        """`lite` or `server`, for reports; behaviour is asked of the backend itself."""
+        return self._backend.name
+
+    @property
+    def max_writers(self) -> int:
+        return self._backend.max_writers
+
+    @property
+    def default_writers(self) -> int:
+        return self._backend.default_writers
+
     # --- collection lifecycle --------------------------------------------------------------
     def exists(self) -> bool:
         return bool(
@@ -180,8 +170,8 @@ class VectorStore:
 
     def ensure_collection(self) -> bool:
         """Create the collection if missing, else check it is compatible; load it. True if new."""
-        if not self.spec.embedder_id:
-            raise VectorStoreError("ensure_collection needs an embedder id")
+        if not self.spec.space_id:
+            raise VectorStoreError("ensure_collection needs a vector space")
         created = False
         if not self.exists():
             self._create()
@@ -217,7 +207,7 @@ class VectorStore:
             self.name,
             self.spec.index_type.value,
             self.spec.nlist,
-            self.spec.embedder_id,
+            self.spec.space_id,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -263,7 +253,7 @@ class VectorStore:
         if nlist is not None:
             if not 1 <= nlist <= 65536:
                 raise InvalidInput("nlist must be between 1 and 65536", field="nlist")
-            self.spec = sch.CollectionSpec(**{**self.spec.__dict__, "nlist": nlist})
+            self.spec = replace(self.spec, nlist=nlist)
         index_params = sch.build_index_params(self._client, self.spec)
         self.release()
         self._call(
@@ -292,59 +282,32 @@ class VectorStore:
             time.sleep(INDEX_POLL_S)
 
     def flush(self) -> None:
-        """Seal what was written so the vector index covers it.
-
-        On the server this seals growing segments. Milvus Lite keeps recent writes in a
-        MemTable (up to 128 MB) that every search scans row by row in Python: measured here,
-        50,000 freshly written vectors made a search take 450 ms before `flush` and 30 ms
-        after (docs/benchmarks.md).
-        """
+        """Seal what was written so the vector index covers it (docs/ingest.md: on Lite, a
+        search scans unflushed rows one by one)."""
         self._call("flush", lambda t: self._client.flush(self.name, timeout=t))
 
-    def segments(self) -> list[SegmentInfo]:
-        """The loaded segments and whether each has its vector index (empty on Lite)."""
-        if self.backend == "lite":
-            return []
-        handler = self._client._get_connection()
-        infos = self._call(
-            "get_query_segment_info",
-            lambda t: handler.get_query_segment_info(self.name, timeout=t),
-        )
-        return [
-            SegmentInfo(
-                segment_id=int(info.segmentID),
-                partition_id=int(info.partitionID),
-                rows=int(info.num_rows),
-                state=_segment_state(int(info.state)),
-                indexed=bool(info.indexID) or bool(info.index_name),
-            )
-            for info in infos
-        ]
+    def writes_done(self, rows_written: int) -> None:
+        """End of a run of writes: flush where the backend says it pays (docs/ingest.md)."""
+        if self._backend.flush_after(rows_written):
+            self.flush()
 
     # --- writes --------------------------------------------------------------------------
-    def upsert(self, batch: ProductVectors) -> int:
+    def upsert(self, batch: ProductBatch) -> int:
         """Insert or replace a batch in one request. Returns the number of rows written."""
-        return self.write(batch, new_ids=False).rows
+        return self.write(batch).rows
 
-    def insert_new(self, batch: ProductVectors) -> int:
-        """Insert a batch whose ids the caller knows are not in the collection yet.
-
-        Skips the delete half of the 2.3.5 upsert (measured: 4 writers reached 31,000
-        vectors/s with inserts, 21,000 with delete + insert). An id that is already there
-        ends up twice on the server, so this is for fresh loads only; use `upsert` otherwise.
-        """
-        return self.write(batch, new_ids=True).rows
-
-    def write(self, batch: ProductVectors, *, new_ids: bool) -> WriteTiming:
-        """`upsert` (or `insert_new` when `new_ids`), timing request building and the calls."""
+    def write(self, batch: ProductBatch) -> WriteTiming:
+        """Upsert a batch, timing request building and the Milvus call(s)."""
         if len(batch) == 0:
             return WriteTiming(0, 0.0, 0.0)
         if batch.embeddings.shape[1] != self.spec.dim:
             raise VectorStoreError(
                 f"batch vectors have {batch.embeddings.shape[1]} dims, collection {self.spec.dim}"
             )
+        # The request is built from numpy (wire.py) and sent through pymilvus's connection
+        # handler, the only way to hand it a prebuilt request.
         handler = self._client._get_connection()
-        upsert = not new_ids and self._upsert_is_safe()
+        upsert = self._upsert_is_safe()
         started = time.perf_counter()
         request = write_request(
             self.name, batch, upsert=upsert, db_name=self._settings.milvus_db_name
@@ -355,11 +318,10 @@ class VectorStore:
                 "upsert", lambda t: handler.upsert(self.name, [], upsert_param=request, timeout=t)
             )
         else:
-            if not new_ids:
-                # Milvus < 2.3.10 hashes the primary key instead of the partition key on upsert
-                # (milvus-io/milvus#30607), filing rows under the wrong category partition. Its
-                # upsert is a delete plus an insert anyway, so do those two explicitly.
-                self.delete(batch.product_ids)
+            # Milvus < 2.3.10 hashes the primary key instead of the partition key on upsert
+            # (milvus-io/milvus#30607), filing rows under the wrong category partition. Its
+            # upsert is a delete plus an insert anyway, so do those two explicitly.
+            self.delete(batch.product_ids)
             result = self._call(
                 "insert",
                 lambda t: handler.batch_insert(self.name, [], insert_param=request, timeout=t),
@@ -372,8 +334,8 @@ class VectorStore:
         return WriteTiming(rows, built - started, done - built)
 
     def clone(self) -> VectorStore:
-        """Another store on the same collection over its own connection (a second writer)."""
-        return VectorStore(_connect(self._settings), self._settings, self.spec)
+        """Another store on the same collection over its own connection (another writer)."""
+        return VectorStore(self._backend, self._settings, self.spec)
 
     def _upsert_is_safe(self) -> bool:
         if self._server_version is None:
@@ -382,7 +344,7 @@ class VectorStore:
                     "get_server_version", lambda t: self._client.get_server_version(timeout=t)
                 )
             )
-        return self.backend == "lite" or not version_below(self._server_version, (2, 3, 10))
+        return self._backend.upsert_is_safe(self._server_version)
 
     def delete(self, product_ids: Sequence[int] | npt.NDArray[np.int64]) -> None:
         ids = [int(i) for i in product_ids]
@@ -394,13 +356,13 @@ class VectorStore:
     # --- reads ---------------------------------------------------------------------------
     def get(
         self, product_id: int, *, with_vector: bool = True, strong: bool = False
-    ) -> StoredProduct | None:
+    ) -> ProductRecord | None:
         found = self.get_many([product_id], with_vector=with_vector, strong=strong)
         return found.get(int(product_id))
 
     def get_many(
         self, product_ids: Sequence[int], *, with_vector: bool = False, strong: bool = False
-    ) -> dict[int, StoredProduct]:
+    ) -> dict[int, ProductRecord]:
         """The stored rows for these ids. `strong` waits until every earlier write is visible:
         Milvus 2.3.5 answers deletes with timestamp 0, so Session consistency does not make a
         process see its own deletes (nor does a fresh process see anything recent)."""
@@ -420,7 +382,7 @@ class VectorStore:
                 **_consistency(strong),
             ),
         )
-        return {int(r[sch.PRIMARY_KEY]): _stored(r, r[sch.PRIMARY_KEY], with_vector) for r in rows}
+        return {int(r[sch.PRIMARY_KEY]): _record(r, r[sch.PRIMARY_KEY], with_vector) for r in rows}
 
     def count(self, *, strong: bool = False) -> int:
         rows = self._call(
@@ -464,7 +426,7 @@ class VectorStore:
         threshold: float | None = None,
         filters: SearchFilters | None = None,
         nprobe: int | None = None,
-    ) -> list[list[SearchHit]]:
+    ) -> list[list[ProductHit]]:
         """Top-`limit` hits per query vector, best first, with score >= threshold."""
         queries = np.ascontiguousarray(vectors, dtype=np.float32)
         if queries.ndim == 1:
@@ -473,8 +435,8 @@ class VectorStore:
             raise InvalidInput(f"query vectors must have {self.spec.dim} dimensions")
         if not np.isfinite(queries).all():
             raise InvalidInput("query vector contains NaN or inf")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+        if not 1 <= limit <= MILVUS_TOPK_MAX:
+            raise InvalidInput(f"limit must be between 1 and {MILVUS_TOPK_MAX}", field="limit")
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise InvalidInput("threshold must be between 0 and 1", field="threshold")
         params = self._search_params(nprobe)
@@ -496,15 +458,13 @@ class VectorStore:
                 timeout=t,
             ),
         )
-        results: list[list[SearchHit]] = []
+        results: list[list[ProductHit]] = []
         for hits in raw:
-            row: list[SearchHit] = []
+            row: list[ProductHit] = []
             for hit in hits:
-                distance = float(hit["distance"])
-                score = distance_to_score(distance)
-                if threshold is not None and score < threshold:
-                    continue
-                row.append(SearchHit(_stored(hit["entity"], hit.id, False), distance, score))
+                found = _hit(hit["entity"], hit.id, float(hit["distance"]))
+                if threshold is None or found.score >= threshold:
+                    row.append(found)
             row.sort(key=lambda h: -h.score)
             results.append(row)
         return results
@@ -521,11 +481,22 @@ class VectorStore:
         )
         if not self.exists():
             return StoreStats(
-                self.backend, self.name, "no collection", 0, "", "", 0, 0, None, version
+                self.backend,
+                self._backend.location,
+                self.name,
+                "no collection",
+                0,
+                "",
+                "",
+                0,
+                0,
+                None,
+                version,
             )
         info = self.index_info()
         return StoreStats(
             backend=self.backend,
+            location=self._backend.location,
             collection=self.name,
             status="ok",
             row_count=self.count(),
@@ -542,97 +513,13 @@ def _consistency(strong: bool) -> dict[str, str]:
     return {"consistency_level": "Strong"} if strong else {}
 
 
-def _segment_state(value: int) -> str:
-    try:
-        return str(common_pb2.SegmentState.Name(value))
-    except ValueError:
-        return str(value)
-
-
-def version_below(version: str, floor: tuple[int, int, int]) -> bool:
-    """`v2.3.5-lite` < (2, 3, 10)? Unparseable versions count as new."""
-    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version.strip())
-    if not match:
-        return False
-    return tuple(int(part) for part in match.groups()) < floor
-
-
-def spec_from_settings(settings: Settings, embedder_id: str) -> sch.CollectionSpec:
+def spec_from_settings(settings: Settings, space_id: str, dim: int) -> sch.CollectionSpec:
     return sch.CollectionSpec(
         name=settings.collection_name,
-        embedder_id=embedder_id,
+        space_id=space_id,
+        dim=dim,
         index_type=settings.index_type,
         nlist=settings.nlist,
         hnsw_m=settings.hnsw_m,
         hnsw_ef_construction=settings.hnsw_ef_construction,
-    )
-
-
-#: Open stores per Milvus Lite file in this process; the last one to close releases the file
-#: (Milvus Lite otherwise keeps it locked until the process exits).
-_lite_users: Counter[str] = Counter()
-_lite_lock = threading.Lock()
-
-
-def _release_lite(path: str) -> None:
-    with _lite_lock:
-        _lite_users[path] -= 1
-        if _lite_users[path] > 0:
-            return
-        del _lite_users[path]
-    from milvus_lite.server_manager import server_manager_instance
-
-    server_manager_instance.release_server(path)
-
-
-def _connect(settings: Settings) -> MilvusClient:
-    uri = settings.milvus_uri
-    if settings.milvus_is_lite:
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        client = _connect_client(settings, uri)
-        with _lite_lock:
-            _lite_users[uri] += 1
-        return client
-    return _connect_client(settings, uri)
-
-
-def _connect_client(settings: Settings, uri: str) -> MilvusClient:
-    password = settings.milvus_password.get_secret_value() if settings.milvus_password else ""
-
-    def connect(timeout: float) -> MilvusClient:
-        return MilvusClient(
-            uri=uri,
-            user=settings.milvus_username or "",
-            password=password,
-            db_name=settings.milvus_db_name,
-            timeout=timeout,
-        )
-
-    try:
-        return call_with_retry("connect", connect, timeout_s=settings.milvus_timeout_s)
-    except SokoError:
-        if settings.milvus_is_lite and _lite_file_locked(uri):
-            raise VectorStoreLocked(_locked_message(uri)) from None
-        raise
-
-
-def _lite_file_locked(path: str) -> bool:
-    """Whether another process holds Milvus Lite's advisory lock on `path`."""
-    lock_path = os.path.join(path, "LOCK")
-    if not os.path.exists(lock_path):
-        return False
-    with open(lock_path, "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
-
-
-def _locked_message(path: str) -> str:
-    return (
-        f"the Milvus Lite database {path} is open in another process; Milvus Lite allows one "
-        "process per file. Stop that process (for example `soko serve`, which runs the ingest "
-        "worker itself), or run a Milvus server and set MILVUS_ADDRESS=host:19530"
     )

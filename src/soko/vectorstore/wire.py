@@ -14,7 +14,7 @@ import numpy.typing as npt
 from pymilvus import DataType
 from pymilvus.grpc_gen import milvus_pb2, schema_pb2
 
-from soko.vectorstore.batch import ProductVectors
+from soko.products import ProductBatch
 from soko.vectorstore.schema import PRIMARY_KEY, VECTOR_FIELD
 
 _FLOAT_ARRAY_DATA_TAG = b"\x0a"  # field 1 (`data`), wire type 2 (length-delimited, packed)
@@ -63,7 +63,7 @@ def _varchar_field(name: str, values: Sequence[str]) -> schema_pb2.FieldData:
 
 
 def write_request(
-    collection_name: str, batch: ProductVectors, *, upsert: bool, db_name: str = ""
+    collection_name: str, batch: ProductBatch, *, upsert: bool, db_name: str = ""
 ) -> milvus_pb2.UpsertRequest | milvus_pb2.InsertRequest:
     """An UpsertRequest (or InsertRequest) carrying the whole batch, column by column."""
     kind = milvus_pb2.UpsertRequest if upsert else milvus_pb2.InsertRequest

@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from soko.api.deps import ServicesDep
+from soko.api.deps import StateDep
 from soko.api.strict import StrictQueryRoute
 from soko.errors import SokoError
 
@@ -18,31 +18,29 @@ router = APIRouter(route_class=StrictQueryRoute, tags=["operations"])
 
 
 @router.get("/health")
-def health(services: ServicesDep) -> JSONResponse:
+def health(state: StateDep) -> JSONResponse:
     """Milvus row count, collection, status, catalog counts and embedder; 503 when degraded."""
+    report = state.soko.health(sync=state.sync)
     body: dict[str, Any] = {
-        "status": "ok",
-        "collection": services.store.name,
-        "embedder": services.embedder.identity,
+        "status": "ok" if report.ok else "degraded",
+        "collection": report.collection,
+        "embedder": state.soko.embedder.identity,
     }
-    try:
-        stats = services.store.stats()
-        body["vectors"] = stats.row_count
-        body["milvus"] = asdict(stats)
-    except SokoError as exc:
-        body["status"] = "degraded"
-        body["milvus"] = {"status": "unavailable", "error": str(exc)}
-    try:
-        body["catalog"] = asdict(services.catalog.counts())
-    except SokoError as exc:
-        body["status"] = "degraded"
-        body["catalog"] = {"status": "unavailable", "error": str(exc)}
-    if services.sync is not None:
-        body["sync"] = jsonable_encoder(asdict(services.sync))
-    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+    if isinstance(report.milvus, SokoError):
+        body["milvus"] = {"status": "unavailable", "error": str(report.milvus)}
+    else:
+        body["vectors"] = report.milvus.row_count
+        body["milvus"] = asdict(report.milvus)
+    if isinstance(report.catalog, SokoError):
+        body["catalog"] = {"status": "unavailable", "error": str(report.catalog)}
+    else:
+        body["catalog"] = asdict(report.catalog)
+    if report.sync is not None:
+        body["sync"] = jsonable_encoder(asdict(report.sync))
+    return JSONResponse(body, status_code=200 if report.ok else 503)
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(services: ServicesDep) -> Response:
+def metrics(state: StateDep) -> Response:
     """Prometheus text format."""
-    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

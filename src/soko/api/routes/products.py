@@ -6,11 +6,12 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel
 
-from soko.api.deps import ServicesDep, WriteAccess
+from soko.api.deps import SokoDep, WriteAccess
+from soko.api.params import ProductId
 from soko.api.schemas import error_responses, public_image_url
 from soko.api.strict import StrictQueryRoute
 from soko.api.thumbnails import thumbnail_path
@@ -19,7 +20,6 @@ from soko.errors import ProductNotFound
 
 router = APIRouter(route_class=StrictQueryRoute, tags=["products"])
 
-ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Catalog product id.")]
 ERRORS = error_responses(404, 422)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 422)
 
@@ -56,9 +56,9 @@ class ProductPublic(BaseModel):
 
 
 @router.get("/api/products/{product_id}", responses=ERRORS)
-def get_product(services: ServicesDep, product_id: ProductId) -> ProductPublic:
+def get_product(soko: SokoDep, product_id: ProductId) -> ProductPublic:
     """One product from the catalog (the source of truth)."""
-    return ProductPublic.from_product(services.catalog.get(product_id))
+    return ProductPublic.from_product(soko.catalog.get(product_id))
 
 
 @router.get(
@@ -67,25 +67,25 @@ def get_product(services: ServicesDep, product_id: ProductId) -> ProductPublic:
     response_class=Response,
 )
 def product_image(
-    services: ServicesDep,
+    soko: SokoDep,
     product_id: ProductId,
     size: Annotated[str, Query(pattern="^(full|thumb)$")] = "full",
 ) -> Response:
     """The product's photo (or a small WebP thumbnail), cached by browsers for a day."""
-    product = services.catalog.get(product_id)
+    product = soko.catalog.get(product_id)
     if product.image_url:
         return RedirectResponse(product.image_url, status_code=307)
     if not product.image_path or not FilePath(product.image_path).is_file():
         raise ProductNotFound(product_id)
     source = FilePath(product.image_path)
-    path = thumbnail_path(source, services.settings) if size == "thumb" else source
+    path = thumbnail_path(source, soko.settings) if size == "thumb" else source
     return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/api/categories")
-def categories(services: ServicesDep) -> list[str]:
+def categories(soko: SokoDep) -> list[str]:
     """Categories of live products, for filters."""
-    return services.catalog.categories()
+    return soko.catalog.categories()
 
 
 @router.post(
@@ -94,17 +94,15 @@ def categories(services: ServicesDep) -> list[str]:
     responses=WRITE_ERRORS,
     dependencies=[WriteAccess],
 )
-def create_product(services: ServicesDep, product: ProductCreate) -> ProductPublic:
+def create_product(soko: SokoDep, product: ProductCreate) -> ProductPublic:
     """Add a product; it becomes searchable once hydrated and ingested."""
-    return ProductPublic.from_product(services.catalog.create(product))
+    return ProductPublic.from_product(soko.catalog.create(product))
 
 
 @router.patch("/api/products/{product_id}", responses=WRITE_ERRORS, dependencies=[WriteAccess])
-def update_product(
-    services: ServicesDep, product_id: ProductId, change: ProductUpdate
-) -> ProductPublic:
+def update_product(soko: SokoDep, product_id: ProductId, change: ProductUpdate) -> ProductPublic:
     """Change some fields; a new name, description or image re-embeds the product."""
-    return ProductPublic.from_product(services.catalog.update(product_id, change))
+    return ProductPublic.from_product(soko.catalog.update(product_id, change))
 
 
 @router.delete(
@@ -113,7 +111,7 @@ def update_product(
     responses=WRITE_ERRORS,
     dependencies=[WriteAccess],
 )
-def delete_product(services: ServicesDep, product_id: ProductId) -> Response:
+def delete_product(soko: SokoDep, product_id: ProductId) -> Response:
     """Remove a product; the ingest worker deletes its vector from Milvus."""
-    services.catalog.delete(product_id)
+    soko.catalog.delete(product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -24,16 +24,15 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 
-from soko.bench.dataset import Dataset, DatasetSpec, build_dataset, product_batches
-from soko.bench.loadgen import SearchFn, run_latency
-from soko.bench.measure import MeasureOptions, Report, measure_points
-from soko.bench.results import Disk, Load, Memory, Run, Settle
-from soko.bench.stats import percentile
 from soko.config import IndexType, Settings, load_settings
 from soko.errors import VectorStoreError
-from soko.vectorstore import VectorStore, write_batches
-from soko.vectorstore.server import LocalMilvusServer
-from soko.vectorstore.store import SegmentInfo
+from soko.vectorstore import LocalMilvusServer, VectorStore
+from soko_bench.dataset import Dataset, DatasetSpec, build_dataset, product_batches
+from soko_bench.loadgen import SearchFn, run_latency
+from soko_bench.measure import MeasureOptions, Report, measure_points
+from soko_bench.milvus_io import SegmentInfo, SegmentWatch, write_all
+from soko_bench.results import Disk, Load, Memory, Run, Settle
+from soko_bench.stats import percentile
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +130,7 @@ def _cpu_s(process: psutil.Process) -> float:
 def _search_fn(store: VectorStore, k: int, param: list[int]) -> SearchFn:
     def search(query: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
         hits = store.search(query, limit=k, nprobe=param[0])[0]
-        return np.fromiter((h.product.product_id - 1 for h in hits), np.int64, len(hits))
+        return np.fromiter((h.product_id - 1 for h in hits), np.int64, len(hits))
 
     return search
 
@@ -161,7 +160,7 @@ def _layout(segments: list[SegmentInfo]) -> list[tuple[int, bool]]:
 
 
 def _wait_segments_stable(
-    store: VectorStore, options: SettleOptions, deadline: float
+    watch: SegmentWatch, store: VectorStore, options: SettleOptions, deadline: float
 ) -> list[tuple[int, bool]] | None:
     """The loaded segment layout once it has not changed for `options.stable_s` (server only)."""
     if store.backend != "server":
@@ -169,7 +168,7 @@ def _wait_segments_stable(
     layout: list[tuple[int, bool]] | None = None
     stable_since = time.monotonic()
     while True:
-        current = _layout(store.segments())
+        current = _layout(watch.segments())
         now = time.monotonic()
         if current != layout:
             log.info(
@@ -187,6 +186,7 @@ def _wait_segments_stable(
 
 def settle(
     store: VectorStore,
+    watch: SegmentWatch,
     search: SearchFn,
     queries: npt.NDArray[np.float32],
     options: SettleOptions,
@@ -205,7 +205,7 @@ def settle(
     deadline = time.monotonic() + options.timeout_s
     probe = queries[: options.probe_queries]
     while True:
-        layout = _wait_segments_stable(store, options, deadline)
+        layout = _wait_segments_stable(watch, store, options, deadline)
         stable_done = time.perf_counter()
         probes: list[float] = []
         for _ in range(options.max_probe_windows):
@@ -215,7 +215,7 @@ def settle(
                 probes[-1], probes[-2]
             ):
                 break
-        segments = store.segments()
+        segments = watch.segments()
         # A compaction or hand-off that began while probing makes the probes meaningless
         # (p99 of two windows can agree at 400 ms mid-compaction): wait again.
         if layout is None or _layout(segments) == layout or time.monotonic() > deadline:
@@ -269,6 +269,7 @@ def _run_on(
     rows = job.spec.n
     label = f"{job.backend} {job.index.value}"
     notes: list[str] = []
+    watch = SegmentWatch(settings, settings.collection_name)
     with VectorStore.connect(settings, EMBEDDER_ID) as store:
         released = store.backend == "server" and not job.keep_loaded
         if released:
@@ -283,11 +284,10 @@ def _run_on(
                 report(f"{label}: writing", written[0], rows)
 
         started = time.perf_counter()
-        write = write_batches(
+        write = write_all(
             store,
             product_batches(dataset, job.batch_size),
             concurrency=job.writers,
-            new_ids=True,
             on_batch=on_batch,
         )
         server_cpu = _cpu_s(watched) - cpu_server if server is not None else None
@@ -310,7 +310,7 @@ def _run_on(
             rows=write.rows,
             batch_size=job.batch_size,
             writers=write.concurrency,
-            mode="insert_new",
+            mode="upsert",
             collection_loaded_during_writes=not released,
             write_s=write.seconds,
             request_build_s=write.build_s,
@@ -326,7 +326,7 @@ def _run_on(
         queries, truth = dataset.queries(), dataset.truth()
         if report is not None:
             report(f"{label}: waiting for index build and compaction", 0, 1)
-        settled = settle(store, search, queries, job.settle, flush_s)
+        settled = settle(store, watch, search, queries, job.settle, flush_s)
 
         def set_param(value: int) -> None:
             param[0] = value
@@ -338,17 +338,18 @@ def _run_on(
         params = list(job.measure.params)
         if job.index is not IndexType.HNSW:
             params = [p for p in params if p <= job.nlist]
-        before = sorted(seg.segment_id for seg in store.segments())
+        before = sorted(seg.segment_id for seg in watch.segments())
         points = measure_points(
             job.param_name, set_param, search, queries, truth, job.measure, progress, params=params
         )
         rss = watched.memory_info().rss
-        after = sorted(seg.segment_id for seg in store.segments())
+        after = sorted(seg.segment_id for seg in watch.segments())
         if before != after:
             notes.append(
                 f"segments changed during the measurements ({len(before)} -> {len(after)}): "
                 "Milvus compacted or handed off segments; figures may include that"
             )
+    watch.close()
     if server is not None:
         _wait_for_garbage_collection(server.data_dir / "data")
         notes.append(

@@ -1,4 +1,4 @@
-"""`soko bench embed`: images/s and texts/s of every embedder that can run here.
+"""`soko-bench embed`: images/s and texts/s of every embedder that can run here.
 
 Measured after one untimed warm-up batch, over whole batches of `SOKO_EMBED_BATCH_SIZE`.
 Also timed: decoding upload-sized JPEGs (`decode_image`), which every image path pays.
@@ -54,7 +54,7 @@ def sample_images(n: int, seed: int = 0, size: tuple[int, int] = UPLOAD_SIZE) ->
 
 
 def sample_texts(n: int, seed: int = 0) -> list[str]:
-    from soko.bench.random_siglip import product_titles
+    from soko_bench.random_siglip import product_titles
 
     titles = product_titles(max(n, 1), seed)
     extra = "Durable, easy to clean and delivered within 3 days in Nairobi and Mombasa."
@@ -139,7 +139,7 @@ def run(
 def _random_base(settings: Settings) -> SiglipEmbedder:
     import tempfile
 
-    from soko.bench.random_siglip import build_random_siglip
+    from soko_bench.random_siglip import build_random_siglip
 
     try:
         with tempfile.TemporaryDirectory(prefix="siglip-base-random-") as folder:

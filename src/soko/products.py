@@ -1,4 +1,14 @@
-"""A columnar batch of product vectors: numpy arrays, validated once, ready for the wire."""
+"""The shapes a product takes on its way to Milvus and back, each defined once.
+
+- `ProductBatch`: n products with their vectors, as columns. The ingest queue claims one from
+  the catalog and the vector store writes it as it is (the collection's nine fields).
+- `ProductRecord`: one product as the collection holds it (what `VectorStore.get` returns).
+- `ProductHit`: one search result, the product's fields and its score; the search service
+  returns these and the API shapes them into JSON.
+
+The field sizes are the collection's (docs/architecture.md, "Contracts"); the catalog
+refuses longer categories rather than cutting them, and cuts nothing else.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +19,25 @@ import numpy as np
 import numpy.typing as npt
 
 from soko.errors import InvalidVector
-from soko.vectorstore.schema import (
-    CATEGORY_MAX_BYTES,
-    IMAGE_URL_MAX_BYTES,
-    NAME_MAX_BYTES,
-    truncate_utf8,
-)
+
+INT64_MAX = 2**63 - 1
+#: VARCHAR sizes of the collection's string fields, in UTF-8 bytes.
+NAME_MAX_BYTES = 256
+CATEGORY_MAX_BYTES = 64
+IMAGE_URL_MAX_BYTES = 2048
+
+
+def truncate_utf8(text: str, max_bytes: int) -> str:
+    """Cut `text` to at most `max_bytes` UTF-8 bytes without splitting a character."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", errors="ignore")
 
 
 @dataclass(frozen=True)
-class ProductVectors:
-    """n products: one row per index across all columns."""
+class ProductBatch:
+    """n products: one row per index across all columns, validated by `build`."""
 
     product_ids: npt.NDArray[np.int64]
     embeddings: npt.NDArray[np.float32]
@@ -45,11 +63,13 @@ class ProductVectors:
         created_at: Sequence[int] | npt.NDArray[np.integer],
         last_hydrated_at: Sequence[int] | npt.NDArray[np.integer],
         dim: int,
-    ) -> ProductVectors:
+    ) -> ProductBatch:
         """Coerce, check and trim a batch. Raises InvalidVector naming the first bad id."""
         ids = np.ascontiguousarray(product_ids, dtype=np.int64)
-        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         n = ids.shape[0]
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if n == 0 and vectors.size == 0:
+            vectors = vectors.reshape(0, dim)
         if vectors.ndim != 2 or vectors.shape[0] != n:
             raise InvalidVector(f"expected {n} vectors, got an array of shape {vectors.shape}")
         if vectors.shape[1] != dim:
@@ -95,15 +115,35 @@ class ProductVectors:
     def __len__(self) -> int:
         return int(self.product_ids.shape[0])
 
-    def slice(self, start: int, stop: int) -> ProductVectors:
-        return ProductVectors(
-            product_ids=self.product_ids[start:stop],
-            embeddings=self.embeddings[start:stop],
-            product_names=self.product_names[start:stop],
-            categories=self.categories[start:stop],
-            prices=self.prices[start:stop],
-            seller_ids=self.seller_ids[start:stop],
-            image_urls=self.image_urls[start:stop],
-            created_at=self.created_at[start:stop],
-            last_hydrated_at=self.last_hydrated_at[start:stop],
-        )
+
+@dataclass(frozen=True)
+class ProductRecord:
+    """One product as the collection holds it (its vector only when asked for)."""
+
+    product_id: int
+    product_name: str
+    category: str
+    price: float
+    seller_id: int
+    image_url: str
+    created_at: int
+    last_hydrated_at: int
+    embedding: npt.NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True)
+class ProductHit:
+    """One search result: the product's fields as Milvus holds them and how close it is.
+
+    `score` is the cosine similarity, `1 - distance / 2` for Milvus's squared L2 distance
+    (docs/scores.md).
+    """
+
+    product_id: int
+    product_name: str
+    category: str
+    price: float
+    seller_id: int
+    image_url: str
+    score: float
+    distance: float

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from soko.bench.results import Results, Run
+from soko_bench.results import Results, Run
 
 
 def _f(value: float | None, digits: int = 1) -> str:

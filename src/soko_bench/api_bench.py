@@ -1,4 +1,4 @@
-"""`soko bench api`: `/api/products/similar` end to end over HTTP, beside the raw search.
+"""`soko-bench api`: `/api/products/similar` end to end over HTTP, beside the raw search.
 
 The set-up is production's: a Milvus server holding the collection the API expects (the
 baseline embedder's vector space), a SQLite catalog holding the same products and their
@@ -24,17 +24,17 @@ import httpx
 import numpy as np
 from pydantic import BaseModel
 
-from soko.api.routes.search import SIMILAR_DEFAULT_THRESHOLD
-from soko.bench.dataset import Dataset, DatasetSpec, build_dataset, category_name, product_batches
-from soko.bench.http_similar import HttpSimilarRun, measure_similar_http
-from soko.bench.milvus_run import SettleOptions, settle
-from soko.bench.results import Machine, describe_machine
-from soko.bench.stats import Latency
-from soko.catalog import Catalog, ProductCreate, VectorUpdate
+from soko.app import SIMILAR_DEFAULT_THRESHOLD
+from soko.catalog import Catalog, HydrateQueue, ProductCreate, VectorUpdate
 from soko.config import load_settings
-from soko.embedding import BaselineEmbedder, vector_space_id
-from soko.vectorstore import SearchFilters, VectorStore, write_batches
-from soko.vectorstore.server import LocalMilvusServer, free_port
+from soko.embedding import BaselineEmbedder, VectorSpace
+from soko.vectorstore import LocalMilvusServer, SearchFilters, VectorStore, free_port
+from soko_bench.dataset import Dataset, DatasetSpec, build_dataset, category_name, product_batches
+from soko_bench.http_similar import HttpSimilarRun, measure_similar_http
+from soko_bench.milvus_io import SegmentWatch, write_all
+from soko_bench.milvus_run import SettleOptions, settle
+from soko_bench.results import Machine, describe_machine
+from soko_bench.stats import Latency
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class ApiBenchOptions:
     nprobe: int = 16
 
 
-def _fill_catalog(catalog: Catalog, dataset: Dataset, space: str, report: Report) -> None:
+def _fill_catalog(catalog: Catalog, dataset: Dataset, space: VectorSpace, report: Report) -> None:
     categories = dataset.categories()
     n = dataset.spec.n
     for first, vectors in dataset.chunks(CATALOG_CHUNK):
@@ -91,7 +91,7 @@ def _fill_catalog(catalog: Catalog, dataset: Dataset, space: str, report: Report
             ]
         )
         # Freshly imported rows are at version 1: the compare-and-set write expects that.
-        catalog.store_vectors(
+        HydrateQueue(catalog).store(
             [
                 VectorUpdate(product_id=pid, version=1, hybrid=vectors[i])
                 for i, pid in enumerate(ids)
@@ -131,7 +131,7 @@ def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
     root.mkdir(parents=True, exist_ok=True)
     catalog_path = root / "catalog.db"
     catalog_path.unlink(missing_ok=True)
-    space = vector_space_id(BaselineEmbedder().identity, 0.6, 0.4)
+    space = VectorSpace(BaselineEmbedder().identity, 0.6, 0.4)
     server = LocalMilvusServer(root / "milvus").start()
     api: subprocess.Popen[bytes] | None = None
     try:
@@ -141,14 +141,19 @@ def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
             milvus_timeout_ms=600_000,
             database_url=f"sqlite:///{catalog_path}",
         )
-        with VectorStore.connect(settings, space) as store:
+        with VectorStore.connect(settings, space.id) as store:
             t0 = time.perf_counter()
-            write_batches(
+            written = [0]
+
+            def on_batch(rows: int) -> None:
+                written[0] += rows
+                report("milvus", written[0], spec.n)
+
+            write_all(
                 store,
                 product_batches(dataset, settings.ingest_batch_size),
                 concurrency=options.writers,
-                new_ids=True,
-                on_batch=lambda done: report("milvus", done, spec.n),
+                on_batch=on_batch,
             )
             store.flush()
             load_s = time.perf_counter() - t0
@@ -173,15 +178,18 @@ def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
                 )
 
             report("settling", 0, 1)
+            watch = SegmentWatch(settings, settings.collection_name)
             settle(
                 store,
+                watch,
                 lambda q: np.asarray(
-                    [h.product.product_id for h in store.search(q, limit=10)[0]], dtype=np.int64
+                    [h.product_id for h in store.search(q, limit=10)[0]], dtype=np.int64
                 ),
                 vectors,
                 SettleOptions(),
                 flush_s=0.0,
             )
+            watch.close()
             report("raw search", 0, 1)
             for i in range(50):  # warm-up
                 raw(i)

@@ -1,6 +1,7 @@
-"""Search: similar to a product, by photo, by words. Scores as DESIGN.md defines them.
+"""Search: similar to a product, by photo, by words. Scores as docs/scores.md defines them.
 
-Routes and the CLI call this; it calls the vector store and the embedder, never pymilvus.
+Routes and the CLI call this; it reads the catalog and the vector store and runs the
+embedder, never pymilvus or SQL itself.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image
 
-from soko.embedding import Embedder, fuse
+from soko.catalog import Catalog
+from soko.embedding import Embedder, VectorSpace
 from soko.errors import InvalidInput, ProductNotFound
-from soko.vectorstore import SearchFilters, SearchHit, VectorStore
+from soko.products import ProductHit
+from soko.vectorstore import SearchFilters, VectorStore
 
 log = logging.getLogger(__name__)
 
+#: Results one search may ask for.
 MAX_LIMIT = 100
+#: The seed's default for "similar products": below 0.5 cosine, results are not similar.
+SIMILAR_DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -36,31 +42,35 @@ class SearchOptions:
 
 
 class SearchService:
+    """The three searches over one collection, with the embedder and space that made it."""
+
     def __init__(
-        self,
-        store: VectorStore,
-        embedder: Embedder,
-        *,
-        image_weight: float = 0.6,
-        text_weight: float = 0.4,
+        self, catalog: Catalog, store: VectorStore, embedder: Embedder, space: VectorSpace
     ) -> None:
+        self.catalog = catalog
         self.store = store
         self.embedder = embedder
-        self.image_weight = image_weight
-        self.text_weight = text_weight
+        self.space = space
 
     def similar_to_product(
         self, product_id: int, options: SearchOptions = SearchOptions()
-    ) -> list[SearchHit]:
-        """Products closest to this one's hybrid vector in Milvus; never the product itself."""
-        stored = self.store.get(product_id, with_vector=True)
-        if stored is None or stored.embedding is None:
-            raise ProductNotFound(product_id)
-        return self.similar_to_vector(stored.embedding, product_id, options)
+    ) -> list[ProductHit]:
+        """Products closest to this one's hybrid vector; never the product itself.
+
+        The catalog (the source of truth, one indexed read) gives the vector; a product not
+        hydrated there yet is looked up in Milvus. Unknown or deleted: ProductNotFound.
+        """
+        vector = self.catalog.hybrid_vector(product_id)
+        if vector is None:
+            stored = self.store.get(product_id, with_vector=True)
+            if stored is None or stored.embedding is None:
+                raise ProductNotFound(product_id)
+            vector = stored.embedding
+        return self.similar_to_vector(vector, product_id, options)
 
     def similar_to_vector(
         self, vector: np.ndarray, product_id: int, options: SearchOptions = SearchOptions()
-    ) -> list[SearchHit]:
+    ) -> list[ProductHit]:
         """Products closest to `vector` (product_id's own), the product itself excluded.
 
         The exclusion goes into the Milvus filter rather than asking for limit + 1, so a
@@ -72,23 +82,22 @@ class SearchService:
 
     def by_image(
         self, image: Image.Image, text: str | None = None, options: SearchOptions = SearchOptions()
-    ) -> list[SearchHit]:
-        """A new photo (optionally with words), fused with the catalog's weights."""
+    ) -> list[ProductHit]:
+        """A new photo (optionally with words), fused as the catalog's products are."""
         image_vector = self.embedder.encode_images([image])
         text_vector = None
         if text is not None and text.strip():
             text_vector = self.embedder.encode_texts([text.strip()])
-        query = fuse(image_vector, text_vector, self.image_weight, self.text_weight)
-        return self._search(query[0], options)
+        return self._search(self.space.fuse(image_vector, text_vector)[0], options)
 
-    def by_text(self, text: str, options: SearchOptions = SearchOptions()) -> list[SearchHit]:
+    def by_text(self, text: str, options: SearchOptions = SearchOptions()) -> list[ProductHit]:
         """Words against the same vectors, through the embedder's text tower."""
         if not text or not text.strip():
             raise InvalidInput("the query text is empty", field="q")
         query = self.embedder.encode_texts([text.strip()])
         return self._search(query[0], options)
 
-    def _search(self, vector: np.ndarray, options: SearchOptions) -> list[SearchHit]:
+    def _search(self, vector: np.ndarray, options: SearchOptions) -> list[ProductHit]:
         hits = self.store.search(
             vector, limit=options.limit, threshold=options.threshold, filters=options.filters
         )[0]

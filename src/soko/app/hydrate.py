@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from soko.catalog import Catalog, HydrateCandidate, VectorUpdate, utcnow
+from soko.catalog import Catalog, HydrateCandidate, HydrateQueue, VectorUpdate, utcnow
 from soko.config import Settings
-from soko.embedding import Embedder, decode_image, fuse, product_text, read_image_file
-from soko.embedding.hybrid import vector_space_id
+from soko.embedding import Embedder, VectorSpace, decode_image, product_text, read_image_file
 from soko.errors import EmbeddingError, ImageFetchError
-from soko.hydrate.fetch import SafeFetcher
+from soko.fetch import SafeFetcher
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +55,21 @@ class HydrateStats:
 
 
 class Hydrator:
-    """Hydrates the catalog's due products with one embedder."""
+    """Hydrates the catalog's due products with one embedder, into one vector space."""
 
     def __init__(
         self,
         settings: Settings,
         catalog: Catalog,
         embedder: Embedder,
+        space: VectorSpace,
         fetcher: SafeFetcher | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
+        self.queue = HydrateQueue(catalog)
         self.embedder = embedder
-        self.vector_space = vector_space_id(
-            embedder.identity, settings.image_weight, settings.text_weight
-        )
+        self.space = space
         self._fetcher = fetcher
         self._owns_fetcher = fetcher is None
 
@@ -96,7 +95,7 @@ class Hydrator:
 
     def due_count(self, now: datetime | None = None) -> int:
         now = now or utcnow()
-        return self.catalog.count_due_for_hydration(now=now, stale_before=self._stale_before(now))
+        return self.queue.count_due(now=now, stale_before=self._stale_before(now))
 
     def run(
         self,
@@ -112,7 +111,7 @@ class Hydrator:
         after = 0
         while limit is None or stats.products < limit:
             size = chunk if limit is None else min(chunk, limit - stats.products)
-            due = self.catalog.due_for_hydration(
+            due = self.queue.due(
                 size, after_id=after, now=now, stale_before=self._stale_before(now)
             )
             if not due:
@@ -145,7 +144,7 @@ class Hydrator:
         with ThreadPoolExecutor(self.settings.fetch_concurrency) as pool:
             loaded = list(pool.map(self._load_safely, due))
         images = [(k, img) for k, img in enumerate(loaded) if isinstance(img, Image.Image)]
-        dim = self.embedder.dim
+        dim = self.space.dim
         image_vectors = np.zeros((len(due), dim), dtype=np.float32)
         batch = self.settings.embed_batch_size
         for start in range(0, len(images), batch):
@@ -160,9 +159,7 @@ class Hydrator:
                 for start in range(0, len(texts), batch)
             ]
         )
-        hybrid = fuse(
-            image_vectors, text_vectors, self.settings.image_weight, self.settings.text_weight
-        )
+        hybrid = self.space.fuse(image_vectors, text_vectors)
         has_image = {k for k, _ in images}
         for k, product in enumerate(due):
             if isinstance(loaded[k], str) and not product.source_changed:
@@ -173,9 +170,7 @@ class Hydrator:
                     image_vectors[k] = previous
                     has_image.add(k)
         if len(has_image) > len(images):
-            hybrid = fuse(
-                image_vectors, text_vectors, self.settings.image_weight, self.settings.text_weight
-            )
+            hybrid = self.space.fuse(image_vectors, text_vectors)
         updates = []
         for k, product in enumerate(due):
             item = loaded[k]
@@ -197,7 +192,7 @@ class Hydrator:
             if failure:
                 stats.errors[product.product_id] = failure
                 log.warning("product %d: image not loaded: %s", product.product_id, failure)
-        written = self.catalog.store_vectors(updates, self.vector_space)
+        written = self.queue.store(updates, self.space)
         stats.products += len(due)
         stats.stored += len(written)
         stats.images += len(images)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from soko.bench.loadgen import SearchFn, run_latency, run_throughput
-from soko.bench.results import Point, Throughput
-from soko.bench.stats import Latency, recall_at_k
+from soko_bench.loadgen import SearchFn, run_latency, run_throughput
+from soko_bench.results import Point, Throughput
+from soko_bench.stats import Latency, recall_at_k
 
 #: Called with (what is being done, units done so far, units in all).
 Report = Callable[[str, int, int], None]

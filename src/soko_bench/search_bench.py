@@ -1,4 +1,4 @@
-"""`soko bench search`: the whole benchmark, from data set to results file and plot."""
+"""`soko-bench search`: the whole benchmark, from data set to results file and plot."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from soko.bench.dataset import Dataset, DatasetSpec, build_dataset
-from soko.bench.measure import MeasureOptions, Report
-from soko.bench.milvus_run import MilvusJob, SettleOptions, run_milvus, run_milvus_in_child
-from soko.bench.references import run_faiss_ivf_flat, run_numpy_exact
-from soko.bench.results import DatasetInfo, Ratios, Results, Run, describe_machine
-from soko.bench.stats import ratio
 from soko.config import IndexType
+from soko_bench.dataset import Dataset, DatasetSpec, build_dataset
+from soko_bench.measure import MeasureOptions, Report
+from soko_bench.milvus_run import MilvusJob, SettleOptions, run_milvus, run_milvus_in_child
+from soko_bench.references import run_faiss_ivf_flat, run_numpy_exact
+from soko_bench.results import DatasetInfo, Ratios, Results, Run, describe_machine
+from soko_bench.stats import ratio
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class SearchBenchOptions:
     measure: MeasureOptions = field(default_factory=MeasureOptions)
     settle: SettleOptions = field(default_factory=SettleOptions)
     work_dir: Path = Path("bench/out")
-    command: str = "soko bench search"
+    command: str = "soko-bench search"
 
 
 def size_label(n: int) -> str:
@@ -169,7 +169,7 @@ def _run_backend(
 
 def write_results(results: Results, out_dir: Path) -> dict[str, Path]:
     """results JSON, the recall/latency plot and a markdown table, named by data size."""
-    from soko.bench.report import markdown_table, plot_recall_latency
+    from soko_bench.report import markdown_table, plot_recall_latency
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"search-{size_label(results.dataset.n)}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from soko.bench.stats import Latency
+from soko_bench.stats import Latency
 
 SCHEMA = "soko.bench.search/1"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from soko.bench.stats import Latency
+from soko_bench.stats import Latency
 
 SearchFn = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.int64]]
 

@@ -1,7 +1,9 @@
-"""`Catalog`: the product catalog's operations (what the CLI, hydrate, ingest and API call).
+"""`Catalog`: the product catalog's database, and its products: reads, writes, imports.
 
 Every change to a product bumps its `version`; that is what makes a product pending for the
-ingest worker (see `soko.catalog.queue`) and what the compare-and-set writes check.
+ingest worker (`soko.catalog.ingest_queue`) and what the compare-and-set writes check. The
+hydrate queue, the ingest queue and the vector-space record are modules of their own, each
+working on a `Catalog`.
 """
 
 from __future__ import annotations
@@ -9,25 +11,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from soko.catalog.database import IMMEDIATE, create_catalog_engine, migrate, safe_url
-from soko.catalog.models import META_TABLE, META_VECTOR_SPACE, PENDING, PRODUCTS, VECTORS
+from soko.catalog.models import PRODUCTS, VECTORS, count_pending
 from soko.catalog.schemas import CatalogCounts, Product, ProductCreate, ProductUpdate
+from soko.catalog.vectors import StoredVectors, vector_from_bytes
 from soko.errors import (
     CatalogUnavailable,
-    EmbedderMismatch,
     InvalidInput,
-    InvalidVector,
     ProductExists,
     ProductNotFound,
 )
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 
 P = PRODUCTS.c
 V = VECTORS.c
-META = META_TABLE
 
 #: Columns a change to which makes the stored vectors stale.
 EMBEDDED_FIELDS = frozenset({"name", "description", "image_url", "image_path"})
@@ -114,73 +112,11 @@ class ImportResult:
         self.unchanged += other.unchanged
 
 
-@dataclass(frozen=True)
-class HydrateCandidate:
-    """What hydrate needs of a product: its text, its image source, and its version."""
-
-    product_id: int
-    version: int
-    name: str
-    description: str
-    image_url: str | None
-    image_path: str | None
-    attempts: int
-    #: False for a stale refresh or an image retry: the image source is unchanged.
-    source_changed: bool
-
-
-@dataclass(frozen=True)
-class StoredVectors:
-    image: npt.NDArray[np.float32] | None
-    text: npt.NDArray[np.float32] | None
-    hybrid: npt.NDArray[np.float32] | None
-
-
-@dataclass(frozen=True)
-class VectorUpdate:
-    """Hydrate's result for one product, written only if the row is still at `version`."""
-
-    product_id: int
-    version: int
-    hybrid: npt.NDArray[np.float32]
-    image: npt.NDArray[np.float32] | None = None
-    text: npt.NDArray[np.float32] | None = None
-    hydrated_at: datetime = field(default_factory=utcnow)
-    error: str | None = None
-    #: When `error` is set: the attempt count so far and when to try the image again.
-    attempts: int = 0
-    next_attempt_at: datetime | None = None
-
-
-def vector_bytes(vector: npt.ArrayLike | None, dim: int, product_id: int) -> bytes | None:
-    """float32 little-endian bytes of a finite `dim`-vector, or InvalidVector."""
-    if vector is None:
-        return None
-    array = np.asarray(vector, dtype="<f4").reshape(-1)
-    if array.shape[0] != dim:
-        raise InvalidVector(
-            f"product {product_id}: vector has {array.shape[0]} dimensions, expected {dim}",
-            product_id=product_id,
-        )
-    if not np.isfinite(array).all():
-        raise InvalidVector(
-            f"product {product_id}: vector contains NaN or inf", product_id=product_id
-        )
-    return array.tobytes()
-
-
-def vector_from_bytes(data: bytes | None) -> npt.NDArray[np.float32] | None:
-    if data is None:
-        return None
-    return np.frombuffer(data, dtype="<f4").astype(np.float32)
-
-
 class Catalog:
     """The product catalog on one database (SQLite file or PostgreSQL)."""
 
-    def __init__(self, engine: Engine, *, dim: int = 768) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.dim = dim
 
     @classmethod
     def connect(cls, database_url: str, *, run_migrations: bool = True) -> Catalog:
@@ -308,8 +244,7 @@ class Catalog:
                     func.count().filter(active, P.hydrate_error.is_not(None)),
                 )
             ).one()
-            pending = conn.execute(select(func.count()).select_from(PRODUCTS).where(PENDING))
-            pending_count = int(pending.scalar_one())
+            pending_count = count_pending(conn)
         return CatalogCounts(
             total=int(total),
             active=int(total) - int(deleted),
@@ -430,157 +365,6 @@ class Catalog:
                     values.update(_content_changed(now))
                 conn.execute(update(PRODUCTS).where(P.id == params["b_id"]).values(**values))
         return result
-
-    # --- hydration ---------------------------------------------------------------------
-    def _due(self, now: datetime, stale_before: datetime) -> Any:
-        """Live products that need vectors: new or changed, stale, or due an image retry."""
-        return and_(
-            P.deleted == False,  # noqa: E712 (SQL)
-            or_(
-                P.hydrate_needed == True,  # noqa: E712 (SQL)
-                P.has_vector == False,  # noqa: E712 (SQL)
-                P.last_hydrated_at.is_(None),
-                P.last_hydrated_at < stale_before,
-                and_(P.hydrate_error.is_not(None), P.next_hydrate_at <= now),
-            ),
-        )
-
-    def due_for_hydration(
-        self, limit: int, *, after_id: int = 0, now: datetime, stale_before: datetime
-    ) -> list[HydrateCandidate]:
-        """Up to `limit` products due for hydration with id > after_id, in id order."""
-        with self.reading() as conn:
-            rows = conn.execute(
-                select(
-                    P.id,
-                    P.version,
-                    P.name,
-                    P.description,
-                    P.image_url,
-                    P.image_path,
-                    P.hydrate_attempts,
-                    P.hydrate_needed,
-                )
-                .where(self._due(now, stale_before), P.id > after_id)
-                .order_by(P.id)
-                .limit(limit)
-            ).all()
-        return [HydrateCandidate(*row[:7], source_changed=bool(row[7])) for row in rows]
-
-    def count_due_for_hydration(self, *, now: datetime, stale_before: datetime) -> int:
-        with self.reading() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(PRODUCTS).where(self._due(now, stale_before))
-                ).scalar_one()
-            )
-
-    # --- vectors -------------------------------------------------------------------------
-    def vector_space(self) -> str | None:
-        """The `vector_space_id` that made the stored vectors (None before the first)."""
-        with self.reading() as conn:
-            return conn.execute(
-                select(META.c.value).where(META.c.key == META_VECTOR_SPACE)
-            ).scalar_one_or_none()
-
-    def store_vectors(self, updates: Sequence[VectorUpdate], vector_space: str) -> list[int]:
-        """Write hydrate results, each only if its row is still at the version hydrate read.
-
-        Returns the ids written; the others changed meanwhile and stay due for hydration.
-        """
-        rows = [
-            {
-                "product_id": u.product_id,
-                "image_vector": vector_bytes(u.image, self.dim, u.product_id),
-                "text_vector": vector_bytes(u.text, self.dim, u.product_id),
-                "hybrid_vector": vector_bytes(u.hybrid, self.dim, u.product_id),
-            }
-            for u in updates
-        ]
-        mark = (
-            update(PRODUCTS)
-            .where(P.id == bindparam("b_id"), P.version == bindparam("b_version"))
-            .values(
-                last_hydrated_at=bindparam("b_hydrated_at"),
-                hydrate_error=bindparam("b_error"),
-                hydrate_attempts=bindparam("b_attempts"),
-                next_hydrate_at=bindparam("b_next"),
-                hydrate_needed=False,
-                has_vector=True,
-                version=P.version + 1,
-            )
-            .returning(P.id)
-        )
-        written: list[int] = []
-        with self.writing() as conn:
-            self._claim_vector_space(conn, vector_space)
-            # One statement per row: RETURNING with executemany is not portable.
-            for u, row in zip(updates, rows, strict=True):
-                params = {
-                    "b_id": u.product_id,
-                    "b_version": u.version,
-                    "b_hydrated_at": u.hydrated_at,
-                    "b_error": u.error,
-                    "b_attempts": u.attempts if u.error else 0,
-                    "b_next": u.next_attempt_at if u.error else None,
-                }
-                if conn.execute(mark, params).first() is None:
-                    continue  # changed since hydrate read it: its vectors would be stale
-                conn.execute(upsert_vectors(conn), [row])
-                written.append(u.product_id)
-        return written
-
-    def reset_for_reindex(self, vector_space: str) -> tuple[int, int]:
-        """After `soko reindex` re-created the collection empty for `vector_space`.
-
-        Every live product must be written again. If the catalog's vectors come from another
-        vector space they are useless now: the products are marked for re-hydration and stop
-        counting as having a vector (so the worker cannot write old vectors into the new
-        collection). Returns (products to re-hydrate, products to re-ingest).
-        """
-        with self.writing() as conn:
-            recorded = conn.execute(
-                select(META.c.value).where(META.c.key == META_VECTOR_SPACE)
-            ).scalar_one_or_none()
-            rehydrate = 0
-            if recorded is not None and recorded != vector_space:
-                rehydrate = conn.execute(
-                    update(PRODUCTS)
-                    .where(P.has_vector == True)  # noqa: E712 (SQL)
-                    .values(has_vector=False, hydrate_needed=True, version=P.version + 1)
-                ).rowcount
-                conn.execute(META.delete().where(META.c.key == META_VECTOR_SPACE))
-            rewrite = conn.execute(
-                update(PRODUCTS).where(P.written_version.is_not(None)).values(written_version=None)
-            ).rowcount
-        return int(rehydrate), int(rewrite)
-
-    def _claim_vector_space(self, conn: Connection, vector_space: str) -> None:
-        recorded = conn.execute(
-            select(META.c.value).where(META.c.key == META_VECTOR_SPACE)
-        ).scalar_one_or_none()
-        if recorded is None:
-            conn.execute(insert(META), [{"key": META_VECTOR_SPACE, "value": vector_space}])
-        elif recorded != vector_space:
-            raise EmbedderMismatch(
-                f"the catalog holds vectors from {recorded!r}, this process makes "
-                f"{vector_space!r}; run `soko reindex` to re-embed every product, or set "
-                "SOKO_EMBEDDER and the fusion weights to match"
-            )
-
-
-def upsert_vectors(conn: Connection) -> Any:
-    """INSERT ... ON CONFLICT (product_id) DO UPDATE for product_vectors, in this dialect."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(VECTORS)
-    return statement.on_conflict_do_update(
-        index_elements=[V.product_id],
-        set_={
-            "image_vector": statement.excluded.image_vector,
-            "text_vector": statement.excluded.text_vector,
-            "hybrid_vector": statement.excluded.hybrid_vector,
-        },
-    )
 
 
 def _new_row(product: ProductCreate, now: datetime) -> dict[str, Any]:

@@ -21,14 +21,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import BigInteger, Connection, RootTransaction, Select, func, select, text, update
+from sqlalchemy import BigInteger, Connection, RootTransaction, Select, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from soko.catalog.models import PENDING, PRODUCTS, VECTORS
-from soko.catalog.repository import Catalog
+from soko.catalog.models import PENDING, PRODUCTS, VECTORS, count_pending
+from soko.catalog.products import Catalog
+from soko.embedding.space import DIM
+from soko.products import ProductBatch
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +77,11 @@ _CLAIM_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class PendingRows:
-    """One claimed batch, as columns. `upsert_*` rows have vectors; `delete_*` rows go away."""
+class ClaimedRows:
+    """One claimed batch: products to upsert (with their versions) and rows to delete."""
 
-    upsert_ids: npt.NDArray[np.int64]
+    upserts: ProductBatch
     upsert_versions: npt.NDArray[np.int64]
-    vectors: npt.NDArray[np.float32]
-    names: list[str]
-    categories: list[str]
-    prices: npt.NDArray[np.float64]
-    seller_ids: npt.NDArray[np.int64]
-    image_urls: list[str]
-    created_at: npt.NDArray[np.int64]
-    last_hydrated_at: npt.NDArray[np.int64]
     delete_ids: npt.NDArray[np.int64]
     delete_versions: npt.NDArray[np.int64]
     #: Rows whose stored vector is unusable (wrong size): left pending, reported.
@@ -95,10 +89,10 @@ class PendingRows:
     last_id: int
 
     def __len__(self) -> int:
-        return len(self.upsert_ids) + len(self.delete_ids) + len(self.bad_ids)
+        return len(self.upserts) + len(self.delete_ids) + len(self.bad_ids)
 
 
-def _columns(rows: Sequence[Sequence[Any]], dim: int) -> PendingRows:
+def _claimed(rows: Sequence[Sequence[Any]], dim: int) -> ClaimedRows:
     width = dim * 4
     ids: list[int] = []
     versions: list[int] = []
@@ -130,18 +124,21 @@ def _columns(rows: Sequence[Sequence[Any]], dim: int) -> PendingRows:
             hydrated.append(fresh)
         else:
             bad.append(pid)
-    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dim)
-    return PendingRows(
-        upsert_ids=np.array(ids, dtype=np.int64),
-        upsert_versions=np.array(versions, dtype=np.int64),
-        vectors=vectors.astype(np.float32, copy=False),
-        names=names,
+    upserts = ProductBatch.build(
+        product_ids=ids,
+        embeddings=np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dim),
+        product_names=names,
         categories=categories,
-        prices=np.array(prices, dtype=np.float64),
-        seller_ids=np.array(sellers, dtype=np.int64),
+        prices=prices,
+        seller_ids=sellers,
         image_urls=urls,
-        created_at=np.array(created, dtype=np.int64),
-        last_hydrated_at=np.array(hydrated, dtype=np.int64),
+        created_at=created,
+        last_hydrated_at=hydrated,
+        dim=dim,
+    )
+    return ClaimedRows(
+        upserts=upserts,
+        upsert_versions=np.array(versions, dtype=np.int64),
         delete_ids=np.array(gone_ids, dtype=np.int64),
         delete_versions=np.array(gone_versions, dtype=np.int64),
         bad_ids=bad,
@@ -195,7 +192,7 @@ class Claim:
     def __init__(
         self,
         catalog: Catalog,
-        rows: PendingRows,
+        rows: ClaimedRows,
         connection: Connection | None = None,
         transaction: RootTransaction | None = None,
     ) -> None:
@@ -236,8 +233,9 @@ class Claim:
 class IngestQueue:
     """Pending products of one catalog, claimed batch by batch in id order."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, dim: int = DIM) -> None:
         self.catalog = catalog
+        self.dim = dim
 
     def _claim_statement(self, limit: int, after_id: int) -> Select[Any]:
         statement = (
@@ -257,11 +255,11 @@ class IngestQueue:
         Use it as a context manager, or call `close` yourself.
         """
         statement = self._claim_statement(limit, after_id)
-        dim = self.catalog.dim
+        dim = self.dim
         if not self.catalog.is_postgresql:
             with self.catalog.reading() as conn:
                 rows = conn.execute(statement).all()
-            return Claim(self.catalog, _columns(rows, dim))
+            return Claim(self.catalog, _claimed(rows, dim))
         # The transaction (and the row locks) lasts until the claim is closed.
         try:
             connection = self.catalog.engine.connect()
@@ -269,21 +267,19 @@ class IngestQueue:
             raise self.catalog.unavailable(exc) from exc
         try:
             transaction = connection.begin()
-            rows = connection.execute(statement).all()
+            claimed = _claimed(connection.execute(statement).all(), dim)
         except BaseException as exc:
             connection.close()
             if isinstance(exc, OperationalError):
                 raise self.catalog.unavailable(exc) from exc
             raise
-        return Claim(self.catalog, _columns(rows, dim), connection, transaction)
+        return Claim(self.catalog, claimed, connection, transaction)
 
     def pending_count(self) -> int:
         with self.catalog.reading() as conn:
-            return int(
-                conn.execute(select(func.count()).select_from(PRODUCTS).where(PENDING)).scalar_one()
-            )
+            return count_pending(conn)
 
-    # --- reconcile -----------------------------------------------------------------------
+    # --- the state reconcile compares with Milvus ----------------------------------------
     def iter_states(self, batch_size: int = 10_000) -> Iterator[tuple[int, bool, bool, int]]:
         """(id, in_milvus_expected, deleted, last_hydrated_at) for every row, in id order.
 

@@ -12,9 +12,9 @@ import time
 import numpy as np
 import numpy.typing as npt
 
-from soko.bench.dataset import Dataset
-from soko.bench.measure import MeasureOptions, Report, measure_points
-from soko.bench.results import Run
+from soko_bench.dataset import Dataset
+from soko_bench.measure import MeasureOptions, Report, measure_points
+from soko_bench.results import Run
 
 #: FAISS trains k-means on at most this many points per list (its own default cap).
 TRAIN_POINTS_PER_LIST = 256

@@ -1,4 +1,4 @@
-"""`soko bench ingest`: rows/s from catalog to searchable in Milvus, Lite or server.
+"""`soko-bench ingest`: rows/s from catalog to searchable in Milvus, Lite or server.
 
 The catalog is filled with products carrying precomputed unit vectors (as hydrate leaves
 them); that part is not timed. Timed: the ingest worker draining every pending row, until
@@ -21,17 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import insert
 
-from soko.catalog import Catalog
-from soko.catalog.models import META_TABLE, META_VECTOR_SPACE, PRODUCTS, VECTORS
+from soko.app import Soko
+from soko.catalog import Catalog, HydrateQueue, ProductCreate, VectorUpdate
 from soko.config import Settings, load_settings
-from soko.ingest import IngestWorker
-from soko.vectorstore import DIM, VectorStore
+from soko.embedding import DIM, VectorSpace
 
 log = logging.getLogger(__name__)
 
-BENCH_SPACE = "bench-precomputed;fusion=0.6/0.4"
+BENCH_SPACE = VectorSpace("bench-precomputed", 0.6, 0.4)
 CATEGORIES = tuple(f"category-{i:02d}" for i in range(24))
 FILL_CHUNK = 5000
 
@@ -59,44 +57,35 @@ class IngestBenchResult:
 
 
 def fill_catalog(catalog: Catalog, n: int, *, seed: int = 0) -> None:
-    """n products with random unit vectors, inserted directly (precomputed, as hydrated)."""
+    """n products with random unit vectors, stored as hydrate stores them."""
     rng = np.random.default_rng(seed)
-    now = datetime.now(UTC)
-    with catalog.writing() as conn:
-        conn.execute(insert(META_TABLE), [{"key": META_VECTOR_SPACE, "value": BENCH_SPACE}])
+    queue = HydrateQueue(catalog)
     for start in range(0, n, FILL_CHUNK):
         stop = min(start + FILL_CHUNK, n)
         vectors = rng.standard_normal((stop - start, DIM)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        rows = [
-            {
-                "id": pid,
-                "name": f"Bench product {pid}",
-                "description": "",
-                "category": CATEGORIES[pid % len(CATEGORIES)],
-                "price": float(pid % 1000),
-                "seller_id": pid % 500,
-                "image_url": f"https://img.example/{pid}.jpg",
-                "image_path": None,
-                "created_at": now,
-                "updated_at": now,
-                "deleted": False,
-                "version": 2,
-                "written_version": None,
-                "hydrate_needed": False,
-                "last_hydrated_at": now,
-                "hydrate_attempts": 0,
-                "has_vector": True,
-            }
-            for pid in range(start + 1, stop + 1)
-        ]
-        vector_rows = [
-            {"product_id": pid, "hybrid_vector": vectors[k].tobytes()}
-            for k, pid in enumerate(range(start + 1, stop + 1))
-        ]
-        with catalog.writing() as conn:
-            conn.execute(insert(PRODUCTS), rows)
-            conn.execute(insert(VECTORS), vector_rows)
+        ids = range(start + 1, stop + 1)
+        catalog.import_products(
+            [
+                ProductCreate(
+                    product_id=pid,
+                    name=f"Bench product {pid}",
+                    category=CATEGORIES[pid % len(CATEGORIES)],
+                    price=float(pid % 1000),
+                    seller_id=pid % 500,
+                    image_url=f"https://img.example/{pid}.jpg",
+                )
+                for pid in ids
+            ]
+        )
+        # Freshly imported rows are at version 1: the compare-and-set write expects that.
+        queue.store(
+            [
+                VectorUpdate(product_id=pid, version=1, hybrid=vectors[k])
+                for k, pid in enumerate(ids)
+            ],
+            BENCH_SPACE,
+        )
 
 
 def run_ingest_bench(
@@ -108,13 +97,11 @@ def run_ingest_bench(
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestBenchResult:
     """Fill a fresh catalog, ingest it into a fresh collection, and time it."""
-    with Catalog.connect(settings.database_url) as catalog:
-        fill_catalog(catalog, n)
-        store = VectorStore.connect(settings, BENCH_SPACE)
+    with Soko.open(settings) as soko:
+        fill_catalog(soko.catalog, n)
+        store = soko.store_for(BENCH_SPACE.id)
         try:
-            worker = IngestWorker(
-                settings, catalog, batch_size=batch_size, store=store, in_flight=in_flight
-            )
+            worker = soko.ingest_worker(batch_size=batch_size, in_flight=in_flight)
             began = time.perf_counter()
             stats = worker.run(on_batch=lambda b: on_progress(b.claimed) if on_progress else None)
             ingested = time.perf_counter()
@@ -128,13 +115,13 @@ def run_ingest_bench(
             version = store.stats().server_version
         finally:
             store.drop()
-            store.close()
+        dialect = "postgresql" if soko.catalog.is_postgresql else "sqlite"
     total = searchable - began
     return IngestBenchResult(
         backend=store.backend,
         n=n,
         batch_size=batch_size,
-        in_flight=worker.in_flight,
+        in_flight=worker.in_flight or 0,
         rows_per_s=round(n / total, 1),
         seconds_to_searchable=round(total, 3),
         seconds_ingest=round(ingested - began, 3),
@@ -142,7 +129,7 @@ def run_ingest_bench(
         seconds_to_indexed=round(indexed - began, 3),
         phases={k: round(v, 3) for k, v in stats.seconds.items()},
         server_version=version,
-        catalog=catalog.engine.dialect.name,
+        catalog=dialect,
         cpu_count=os.cpu_count() or 0,
     )
 

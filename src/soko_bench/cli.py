@@ -1,4 +1,8 @@
-"""`soko bench ...`: speed on this machine, results as JSON under bench/results/."""
+"""`soko-bench ...`: speed on this machine, results as JSON under bench/results/.
+
+Its own command, so that the runtime package never imports the benchmarks; errors map to
+exit codes through `soko`'s own table, as they do for `soko`.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +19,21 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from soko.cli.app import (
-    _int_list,
-    _progress,
-    bench_app,
-    err,
-    out,
-    settings_from_env,
-)
+from soko.cli.app import err, int_list, out, progress_bars, run, settings_from_env
 from soko.cli.catalog import InFlightOption
-from soko.errors import (
-    InvalidInput,
+from soko.errors import InvalidInput
+
+bench_app = typer.Typer(
+    name="soko-bench",
+    help="Measure Soko's speed on this machine (JSON and plots under bench/results/).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
 )
+
+
+def main() -> None:
+    run(bench_app)
 
 
 @bench_app.command("embed")
@@ -44,7 +51,7 @@ def bench_embed(
     ),
 ) -> None:
     """Images/s and texts/s of each embedder available here; writes bench/results/embed-*.json."""
-    from soko.bench.embed import run
+    from soko_bench.embed import run
 
     settings = settings_from_env()
     with err.status("measuring..."):
@@ -105,15 +112,15 @@ def bench_search(
 ) -> None:
     """Recall, latency, throughput, insertion, disk and memory: Milvus vs FAISS vs exact."""
 
-    from soko.bench.dataset import DatasetSpec
-    from soko.bench.measure import MeasureOptions
-    from soko.bench.search_bench import (
+    from soko.config import IndexType
+    from soko_bench.dataset import DatasetSpec
+    from soko_bench.measure import MeasureOptions
+    from soko_bench.search_bench import (
         BACKENDS,
         SearchBenchOptions,
         run_search_bench,
         write_results,
     )
-    from soko.config import IndexType
 
     settings = settings_from_env()
     chosen = tuple(b.strip() for b in backends.split(",") if b.strip())
@@ -124,7 +131,7 @@ def bench_search(
         indexes = tuple(IndexType(i.strip().upper()) for i in server_indexes.split(",") if i)
     except ValueError:
         raise InvalidInput(f"--server-indexes: unknown index in {server_indexes!r}") from None
-    efs = _int_list(ef, "--ef")
+    efs = int_list(ef, "--ef")
     if min(efs) < 10:
         raise InvalidInput("--ef: HNSW needs ef >= k (10)")
     try:
@@ -138,18 +145,18 @@ def bench_search(
         backends=chosen,
         server_indexes=indexes,
         nlist=nlist or settings.nlist,
-        nprobes=_int_list(nprobe, "--nprobe"),
+        nprobes=int_list(nprobe, "--nprobe"),
         efs=efs,
         batch_size=batch_size or settings.ingest_batch_size,
         writers=writers,
         keep_loaded=keep_loaded,
         measure=MeasureOptions(
-            clients=_int_list(clients, "--clients"),
+            clients=int_list(clients, "--clients"),
             duration_s=duration,
             max_latency_s=max_latency_s,
         ),
         work_dir=work_dir,
-        command="soko bench search " + " ".join(sys.argv[3:]),
+        command="soko-bench search " + " ".join(sys.argv[2:]),
     )
     with Progress(
         TextColumn("{task.description}"),
@@ -166,7 +173,7 @@ def bench_search(
 
         results = run_search_bench(options, report, report)
     paths = write_results(results, results_dir)
-    from soko.bench.report import markdown_table
+    from soko_bench.report import markdown_table
 
     out.print(markdown_table(results))
     out.print(f"results: {paths['json']}  plot: {paths['plot']}  table: {paths['table']}")
@@ -189,19 +196,19 @@ def bench_api(
     ),
 ) -> None:
     """`/api/products/similar` over HTTP on a Milvus server, beside the raw search it makes."""
-    from soko.bench.api_bench import ApiBenchOptions, run_api_bench, write_api_results
-    from soko.bench.dataset import DatasetSpec
-    from soko.bench.search_bench import size_label
+    from soko_bench.api_bench import ApiBenchOptions, run_api_bench, write_api_results
+    from soko_bench.dataset import DatasetSpec
+    from soko_bench.search_bench import size_label
 
     settings_from_env()
     options = ApiBenchOptions(
         spec=DatasetSpec(n=n),
         work_dir=work_dir,
         sample=sample,
-        clients=tuple(_int_list(clients, "--clients")),
+        clients=tuple(int_list(clients, "--clients")),
         duration_s=duration,
     )
-    with _progress() as progress:
+    with progress_bars() as progress:
         task = progress.add_task("api bench", total=None)
 
         def report(what: str, done: int, total: int) -> None:
@@ -245,8 +252,8 @@ def bench_ingest(
     """Rows/s from catalog to searchable in Milvus, for n products with precomputed vectors."""
     import shutil
 
-    from soko.bench.ingest import bench_settings, new_workdir, run_ingest_bench, write_result
-    from soko.vectorstore.server import LocalMilvusServer
+    from soko.vectorstore import LocalMilvusServer
+    from soko_bench.ingest import bench_settings, new_workdir, run_ingest_bench, write_result
 
     if backend not in {"lite", "server", "both"}:
         raise InvalidInput("--backend must be lite, server or both", field="backend")
@@ -265,7 +272,7 @@ def bench_ingest(
                     server.start()
                 address = server.address
             settings = bench_settings(base, address, workdir, database_url)
-            with _progress() as progress:
+            with progress_bars() as progress:
                 task = progress.add_task(f"ingest into {name}", total=n)
                 result = run_ingest_bench(
                     settings,

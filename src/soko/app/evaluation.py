@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from soko.embedding import Embedder, fuse, product_text, read_image_file, vector_space_id
+from soko.embedding import Embedder, VectorSpace, product_text, read_image_file
 from soko.errors import InvalidImage, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -121,10 +121,9 @@ def _group_of(record: dict[str, str | None], column: str | None) -> str | None:
 def evaluate(
     rows: Sequence[CatalogRow],
     embedder: Embedder,
+    space: VectorSpace,
     *,
     catalog: str,
-    image_weight: float,
-    text_weight: float,
     batch_size: int = 32,
     max_image_bytes: int,
     max_image_pixels: int,
@@ -140,7 +139,7 @@ def evaluate(
         max_image_pixels=max_image_pixels,
         progress=progress,
     )
-    hybrid = fuse(images, texts, image_weight, text_weight)
+    hybrid = space.fuse(images, texts)
     categories = np.array([row.category for row in rows])
     groups = [row.group for row in rows]
     has_image = np.linalg.norm(images, axis=1) > 0
@@ -149,7 +148,7 @@ def evaluate(
     report = EvalReport(
         catalog=catalog,
         embedder=embedder.identity,
-        vector_space=vector_space_id(embedder.identity, image_weight, text_weight),
+        vector_space=space.id,
         k=k,
         rows=len(rows),
         categories=len(set(categories.tolist())),

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from soko.vectorstore import DIM, ProductVectors
+from soko.embedding import DIM
+from soko.products import ProductBatch
 
 #: Rows per generation chunk. Part of the data's identity: changing it changes the data.
 GENERATION_CHUNK = 50_000
@@ -251,11 +252,11 @@ def product_id(row: int) -> int:
 
 def product_batch(
     first_row: int, vectors: npt.NDArray[np.float32], categories: npt.NDArray[np.int16]
-) -> ProductVectors:
+) -> ProductBatch:
     """Synthetic products for base rows `first_row...`: the write path's input shape."""
     n = vectors.shape[0]
     ids = np.arange(first_row, first_row + n, dtype=np.int64) + 1
-    return ProductVectors.build(
+    return ProductBatch.build(
         product_ids=ids,
         embeddings=vectors,
         product_names=[f"product {i}" for i in ids.tolist()],
@@ -269,7 +270,7 @@ def product_batch(
     )
 
 
-def product_batches(dataset: Dataset, batch_size: int) -> Iterator[ProductVectors]:
+def product_batches(dataset: Dataset, batch_size: int) -> Iterator[ProductBatch]:
     """The whole base as write-path batches of `batch_size` products."""
     categories = dataset.categories()
     for first, vectors in dataset.chunks(batch_size):

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import httpx
 from pydantic import BaseModel
 
-from soko.bench.loadgen import run_throughput
-from soko.bench.results import Throughput
+from soko_bench.loadgen import run_throughput
+from soko_bench.results import Throughput
 
 
 class HttpSimilarRun(BaseModel):

@@ -1,1 +1,0 @@
-"""Benchmarks: `soko bench ...` measures on this machine and writes JSON under bench/results/."""

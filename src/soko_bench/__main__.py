@@ -1,0 +1,3 @@
+from soko_bench.cli import main
+
+main()
