@@ -22,6 +22,18 @@ Category = Annotated[
 MinPrice = Annotated[float | None, Query(ge=0, description="Lowest price.")]
 MaxPrice = Annotated[float | None, Query(ge=0, description="Highest price.")]
 ExcludeSeller = Annotated[int | None, Query(ge=0, description="Leave out this seller's products.")]
+ImageWeight = Annotated[
+    float | None,
+    Query(
+        ge=0, le=1000, description="Weight of the photo in the query (default: the collection's)."
+    ),
+]
+TextWeight = Annotated[
+    float | None,
+    Query(
+        ge=0, le=1000, description="Weight of the text in the query (default: the collection's)."
+    ),
+]
 
 
 def search_filters(

@@ -7,6 +7,7 @@ embedder, never pymilvus or SQL itself.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,17 +29,40 @@ SIMILAR_DEFAULT_THRESHOLD = 0.5
 
 @dataclass(frozen=True)
 class SearchOptions:
-    """What every search takes besides its query: how many, how close, which products."""
+    """What every search takes besides its query: how many, how close, which products, and
+    how the query's image and text are weighted (None: the collection's fusion weights)."""
 
     limit: int = 10
     threshold: float | None = None
     filters: SearchFilters = field(default_factory=SearchFilters)
+    image_weight: float | None = None
+    text_weight: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise InvalidInput("threshold must be between 0 and 1", field="threshold")
+        for name in ("image_weight", "text_weight"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InvalidInput(f"{name} must be a number >= 0", field=name)
+        if self.image_weight == 0 and self.text_weight == 0:
+            raise InvalidInput("image_weight and text_weight must not both be 0", field="weights")
+
+    @property
+    def reweighted(self) -> bool:
+        return self.image_weight is not None or self.text_weight is not None
+
+    def query_space(self, space: VectorSpace) -> VectorSpace:
+        """The space's fusion with this query's weights (the space's where not given)."""
+        if not self.reweighted:
+            return space
+        return replace(
+            space,
+            image_weight=space.image_weight if self.image_weight is None else self.image_weight,
+            text_weight=space.text_weight if self.text_weight is None else self.text_weight,
+        )
 
 
 class SearchService:
@@ -58,8 +82,12 @@ class SearchService:
         """Products closest to this one's hybrid vector; never the product itself.
 
         The catalog (the source of truth, one indexed read) gives the vector; a product not
-        hydrated there yet is looked up in Milvus. Unknown or deleted: ProductNotFound.
+        hydrated there yet is looked up in Milvus. Unknown or deleted: ProductNotFound. With
+        query weights, the product's image and text vectors are fused again with them
+        (docs/embedding.md says what that does to scores).
         """
+        if options.reweighted:
+            return self._similar_reweighted(product_id, options)
         vector = self.catalog.hybrid_vector(product_id)
         if vector is None:
             stored = self.store.get(product_id, with_vector=True)
@@ -67,6 +95,17 @@ class SearchService:
                 raise ProductNotFound(product_id)
             vector = stored.embedding
         return self.similar_to_vector(vector, product_id, options)
+
+    def _similar_reweighted(self, product_id: int, options: SearchOptions) -> list[ProductHit]:
+        stored = self.catalog.vectors(product_id, live=True)
+        if stored.image is None and stored.text is None:
+            return self.similar_to_product(
+                product_id, replace(options, image_weight=None, text_weight=None)
+            )
+        image = None if stored.image is None else stored.image[None, :]
+        text = None if stored.text is None else stored.text[None, :]
+        query = options.query_space(self.space).fuse(image, text)[0]
+        return self.similar_to_vector(query, product_id, options)
 
     def similar_to_vector(
         self, vector: np.ndarray, product_id: int, options: SearchOptions = SearchOptions()
@@ -88,7 +127,8 @@ class SearchService:
         text_vector = None
         if text is not None and text.strip():
             text_vector = self.embedder.encode_texts([text.strip()])
-        return self._search(self.space.fuse(image_vector, text_vector)[0], options)
+        query = options.query_space(self.space).fuse(image_vector, text_vector)
+        return self._search(query[0], options)
 
     def by_text(self, text: str, options: SearchOptions = SearchOptions()) -> list[ProductHit]:
         """Words against the same vectors, through the embedder's text tower."""

@@ -218,14 +218,15 @@ class Catalog:
             ).all()
         return [str(row.category) for row in rows]
 
-    def vectors(self, product_id: int) -> StoredVectors:
+    def vectors(self, product_id: int, *, live: bool = False) -> StoredVectors:
+        """The product's stored vectors; ProductNotFound if unknown (or deleted, if `live`)."""
         with self.reading() as conn:
             row = conn.execute(
-                select(P.id, V.image_vector, V.text_vector, V.hybrid_vector)
+                select(P.id, P.deleted, V.image_vector, V.text_vector, V.hybrid_vector)
                 .select_from(PRODUCTS.outerjoin(VECTORS, V.product_id == P.id))
                 .where(P.id == product_id)
             ).first()
-        if row is None:
+        if row is None or (live and row.deleted):
             raise ProductNotFound(product_id)
         return StoredVectors(
             vector_from_bytes(row.image_vector),

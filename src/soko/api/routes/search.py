@@ -8,7 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from soko.api.deps import StateDep
-from soko.api.params import FiltersDep, Limit, ProductId, Threshold, search_filters
+from soko.api.params import (
+    FiltersDep,
+    ImageWeight,
+    Limit,
+    ProductId,
+    TextWeight,
+    Threshold,
+    search_filters,
+)
 from soko.api.schemas import ProductHitPublic, error_responses
 from soko.api.strict import StrictQueryRoute
 from soko.app import MAX_LIMIT, SIMILAR_DEFAULT_THRESHOLD, SearchOptions
@@ -35,10 +43,19 @@ def similar_products(
     filters: FiltersDep,
     limit: Limit = 10,
     threshold: Threshold = SIMILAR_DEFAULT_THRESHOLD,
+    image_weight: ImageWeight = None,
+    text_weight: TextWeight = None,
 ) -> list[ProductHitPublic]:
-    """Products most similar to this one (never itself), best first."""
+    """Products most similar to this one (never itself), best first. `image_weight` and
+    `text_weight` re-weight the product's photo and text in the query."""
     started = time.perf_counter()
-    options = SearchOptions(limit=limit, threshold=threshold, filters=filters)
+    options = SearchOptions(
+        limit=limit,
+        threshold=threshold,
+        filters=filters,
+        image_weight=image_weight,
+        text_weight=text_weight,
+    )
     return _timed(
         state, "similar", state.soko.search.similar_to_product(product_id, options), started
     )
@@ -69,6 +86,8 @@ def image_search(
     min_price: Annotated[float | None, Form(ge=0)] = None,
     max_price: Annotated[float | None, Form(ge=0)] = None,
     exclude_seller: Annotated[int | None, Form(ge=0)] = None,
+    image_weight: Annotated[float | None, Form(ge=0, le=1000)] = None,
+    text_weight: Annotated[float | None, Form(ge=0, le=1000)] = None,
 ) -> list[ProductHitPublic]:
     """A new product photo in (optionally with words), similar products out."""
     started = time.perf_counter()
@@ -80,5 +99,11 @@ def image_search(
         raise InvalidImage(f"image: larger than {settings.max_image_bytes} bytes")
     picture = decode_image(data, max_pixels=settings.max_image_pixels)
     filters = search_filters(category, min_price, max_price, exclude_seller)
-    options = SearchOptions(limit=limit, threshold=threshold, filters=filters)
+    options = SearchOptions(
+        limit=limit,
+        threshold=threshold,
+        filters=filters,
+        image_weight=image_weight,
+        text_weight=text_weight,
+    )
     return _timed(state, "image", state.soko.search.by_image(picture, text, options), started)
