@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/soko demo
+	$(BIN)/soko import demo/catalog.csv
 	$(BIN)/soko sync
 	$(BIN)/soko serve
 

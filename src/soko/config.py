@@ -36,6 +36,7 @@ class IndexType(StrEnum):
 class EmbedderChoice(StrEnum):
     AUTO = "auto"
     SIGLIP = "siglip"
+    EFFNET_MINILM = "effnet-minilm"
     BASELINE = "baseline"
 
 

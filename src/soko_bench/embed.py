@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 
 from soko.config import Settings
 from soko.embedding import BaselineEmbedder, Embedder, SiglipEmbedder, decode_image
-from soko.embedding.loader import load_siglip
+from soko.embedding.loader import load_effnet_minilm, load_siglip
 from soko.errors import EmbedderUnavailable
 
 #: Typical phone upload after a marketplace app's resize.
@@ -109,6 +109,7 @@ def run(
     }
     runs: list[tuple[str, Callable[[], Embedder]]] = [
         ("baseline", BaselineEmbedder),
+        ("effnet-minilm", lambda: load_effnet_minilm(settings)),
         ("siglip", lambda: load_siglip(settings)),
     ]
     if random_siglip:

@@ -101,9 +101,10 @@ def test_auto_mode_warns_once_why_it_is_not_siglip(tmp_path: Path) -> None:
         env={"SOKO_EMBEDDER": "auto", "SOKO_SIGLIP_MODEL": str(tmp_path / "no-weights")},
     )
     assert result.returncode == 0, result.stderr
-    assert "embedder: baseline-v1" in result.stdout
+    assert "embedder: effnet-lite0+minilm-l6-v2@" in result.stdout
     [warning] = result.stderr.strip().splitlines()
-    assert "SigLIP is not available" in warning
+    assert "using effnet-minilm" in warning
+    assert "because SigLIP is unavailable" in warning
     assert "SOKO_SIGLIP_MODEL=/path/to/siglip" in warning
 
 
@@ -151,7 +152,10 @@ def test_bench_embed_writes_figures_for_each_embedder(tmp_path: Path) -> None:
         "--no-random-siglip",
         "--out",
         str(out),
-        env={"SOKO_SIGLIP_MODEL": str(tmp_path / "no-weights")},
+        env={
+            "SOKO_SIGLIP_MODEL": str(tmp_path / "no-weights"),
+            "SOKO_DATA_DIR": str(tmp_path / "data"),
+        },
         module="soko_bench",
     )
     assert result.returncode == 0, result.stderr
@@ -162,6 +166,10 @@ def test_bench_embed_writes_figures_for_each_embedder(tmp_path: Path) -> None:
     assert baseline["images_per_s"] > 0
     assert baseline["texts_per_s"] > 0
     assert baseline["identity"] == "baseline-v1"
+    effnet = figures["embedders"]["effnet-minilm"]
+    assert effnet["identity"].startswith("effnet-lite0+minilm-l6-v2@")
+    assert effnet["images_per_s"] > 0
+    assert effnet["texts_per_s"] > 0
     assert "neither a folder nor a hub id" in figures["embedders"]["siglip"]["unavailable"]
     assert f"written: {path}" in result.stdout
 

@@ -20,6 +20,7 @@ from PIL import Image
 from pictures import PRODUCTS, product_photo
 from soko.config import load_settings
 from soko.embedding import BaselineEmbedder, SiglipEmbedder, load_embedder, normalize
+from soko.embedding.effnet_minilm import EffnetMiniLMEmbedder
 from soko.errors import EmbedderUnavailable
 from soko_bench.random_siglip import build_random_siglip, product_titles
 
@@ -236,16 +237,21 @@ def test_auto_uses_siglip_when_its_weights_load(checkpoint: Path) -> None:
     assert isinstance(load_embedder(settings), SiglipEmbedder)
 
 
-def test_auto_falls_back_to_baseline_with_a_warning_saying_why_and_how(
+def test_auto_falls_back_to_effnet_minilm_with_a_warning_saying_why_and_how(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = load_settings(embedder="auto", siglip_model=str(tmp_path / "absent"))
+    settings = load_settings(
+        embedder="auto", siglip_model=str(tmp_path / "absent"), data_dir=tmp_path / "data"
+    )
     with caplog.at_level(logging.WARNING, logger="soko.embedding.loader"):
         embedder = load_embedder(settings)
-    assert isinstance(embedder, BaselineEmbedder)
+    assert isinstance(embedder, EffnetMiniLMEmbedder)
     [record] = caplog.records
-    assert "SigLIP is not available" in record.getMessage()
-    assert "hf download" in record.getMessage()
+    message = record.getMessage()
+    assert "\n" not in message
+    assert "using effnet-minilm" in message
+    assert "because SigLIP is unavailable" in message
+    assert "hf download" in message
 
 
 def test_siglip_requested_but_missing_is_an_error(tmp_path: Path) -> None:

