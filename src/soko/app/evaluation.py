@@ -16,6 +16,7 @@ which has no text, searched against the catalog's hybrid vectors).
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from soko.errors import InvalidImage, InvalidInput
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("name", "category")
+REQUIRED_COLUMNS = ("category",)
 #: Queries are scored in blocks of this many rows, so memory stays O(block x n).
 QUERY_BLOCK = 1024
 
@@ -44,6 +45,9 @@ class CatalogRow:
     category: str
     image_path: Path | None
     group: str | None
+    #: With `apart`: whose the row is (e.g. the photographer); queries and catalog never
+    #: share one.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,17 @@ class EvalReport:
     categories: int
     groups: int | None
     missing_images: int
+    #: The column whose values were kept apart between queries and catalog, if any.
+    apart: str | None = None
     variants: list[VariantScores] = field(default_factory=list)
 
 
 def read_catalog(
-    path: Path, *, image_column: str = "image_file", group_column: str | None = "class_name"
+    path: Path,
+    *,
+    image_column: str = "image_file",
+    group_column: str | None = "class_name",
+    apart_column: str | None = None,
 ) -> tuple[list[CatalogRow], str | None]:
     """Rows of a catalog CSV; image paths are relative to the CSV's folder.
 
@@ -88,7 +98,8 @@ def read_catalog(
     with handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
-        missing = [c for c in (*REQUIRED_COLUMNS, image_column) if c not in columns]
+        wanted = (*REQUIRED_COLUMNS, image_column, *([apart_column] if apart_column else []))
+        missing = [c for c in wanted if c not in columns]
         if missing:
             raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}")
         use_group = group_column if group_column and group_column in columns else None
@@ -105,6 +116,7 @@ def read_catalog(
                     category=category,
                     image_path=(path.parent / image) if image else None,
                     group=_group_of(record, use_group),
+                    owner=_group_of(record, apart_column),
                 )
             )
     if len(rows) < 2:
@@ -128,6 +140,7 @@ def evaluate(
     max_image_bytes: int,
     max_image_pixels: int,
     k: int = 10,
+    apart: str | None = None,
     progress: Progress | None = None,
 ) -> EvalReport:
     """Embed the catalog and score the four variants."""
@@ -145,6 +158,7 @@ def evaluate(
     has_image = np.linalg.norm(images, axis=1) > 0
     has_text = np.linalg.norm(texts, axis=1) > 0
     everything = np.ones(len(rows), dtype=bool)
+    queries_side, catalog_side = _sides(rows)
     report = EvalReport(
         catalog=catalog,
         embedder=embedder.identity,
@@ -154,6 +168,7 @@ def evaluate(
         categories=len(set(categories.tolist())),
         groups=len({g for g in groups if g}) if any(groups) else None,
         missing_images=missing,
+        apart=apart,
     )
     variants = (
         ("image", images, images, has_image, has_image),
@@ -170,11 +185,25 @@ def evaluate(
                 categories,
                 groups,
                 k=k,
-                query_mask=query_mask,
-                corpus_mask=corpus_mask,
+                query_mask=query_mask & queries_side,
+                corpus_mask=corpus_mask & catalog_side,
             )
         )
     return report
+
+
+def _sides(rows: Sequence[CatalogRow]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Which rows may be queries and which the catalog. Without owners: every row is both
+    (a row is never its own neighbour). With owners: owners are split in two halves by a
+    hash of their value (stable across runs and machines); queries come from one half and
+    are searched against the other, so no query meets its owner's other photos."""
+    if not any(row.owner for row in rows):
+        everything = np.ones(len(rows), dtype=bool)
+        return everything, everything
+    half = np.array(
+        [int(hashlib.sha256((row.owner or "").encode()).hexdigest(), 16) % 2 == 0 for row in rows]
+    )
+    return half, ~half
 
 
 def embed_catalog(

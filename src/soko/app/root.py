@@ -218,10 +218,14 @@ class Soko:
         image_column: str,
         group_column: str | None,
         k: int,
+        apart_column: str | None = None,
         progress: Progress | None = None,
     ) -> tuple[EvalReport, str | None]:
-        """Retrieval quality of the running embedder on a labelled catalog CSV."""
-        rows, used_group = read_catalog(path, image_column=image_column, group_column=group_column)
+        """Retrieval quality of the running embedder on a labelled catalog CSV (queries and
+        catalog from different `apart_column` values, if given)."""
+        rows, used_group = read_catalog(
+            path, image_column=image_column, group_column=group_column, apart_column=apart_column
+        )
         s = self.settings
         report = evaluate(
             rows,
@@ -232,6 +236,7 @@ class Soko:
             max_image_bytes=s.max_image_bytes,
             max_image_pixels=s.max_image_pixels,
             k=k,
+            apart=apart_column,
             progress=progress,
         )
         return report, used_group

@@ -47,6 +47,13 @@ def eval_catalog(
     ] = "class_name",
     image_column: Annotated[str, typer.Option(help="Column with image paths.")] = "image_file",
     k: Annotated[int, typer.Option(min=1, max=100, help="Neighbours per query.")] = 10,
+    apart: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep this column's values apart: queries from half of them, the catalog "
+            "from the other half (e.g. seller_id: the photographer)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Retrieval quality on a labelled catalog: category precision@k, same-product hit rate@k."""
@@ -56,6 +63,7 @@ def eval_catalog(
             image_column=image_column,
             group_column=group_column,
             k=k,
+            apart_column=apart,
             progress=Bars(bars),
         )
     if as_json:
@@ -64,6 +72,8 @@ def eval_catalog(
     groups = f", {report.groups} products grouped by {used_group}" if report.groups else ""
     out.print(f"catalog: {catalog} ({report.rows} rows, {report.categories} categories{groups})")
     out.print(f"embedder: {report.vector_space}")
+    if report.apart:
+        out.print(f"queries and catalog from different {report.apart} values")
     if report.missing_images:
         out.print(f"rows without a readable image: {report.missing_images}")
     out.print(
