@@ -1,3 +1,4 @@
 from soko.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned child imports this module
+    main()

@@ -363,13 +363,42 @@ def build_pooled_text_model(folder: Path, *, eager_attention: bool = False) -> A
 
 
 def load_tokenizer(folder: Path) -> Any:
-    """MiniLM's fast (Rust) WordPiece tokenizer from the package folder, local files only."""
-    import transformers
+    """MiniLM's WordPiece tokenizer (`tokenizer.json`, the Rust `tokenizers` library that
+    transformers' fast tokenizer wraps), truncating at 256 and padding to the longest text
+    of a batch (the file itself says: pad every text to 128)."""
+    from tokenizers import Tokenizer
 
     try:
-        return transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     except Exception as exc:
         raise EmbedderUnavailable(f"MiniLM tokenizer at {folder} does not load: {exc}") from None
+    tokenizer.enable_truncation(max_length=TEXT_MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_type_id=0, pad_token="[PAD]")
+    return tokenizer
+
+
+def _export_job(kind: str, source: str, target: str) -> None:
+    """Build one tower from its weights and export it (run in a child process)."""
+    if kind == "image":
+        export_image_onnx(build_image_tower(Path(source)), Path(target))
+    else:
+        export_text_onnx(build_pooled_text_model(Path(source), eager_attention=True), Path(target))
+
+
+def _export_in_child(kind: str, source: Path, target: Path) -> None:
+    """Export in a fresh process, so that a process running the ONNX towers never imports
+    torch (its import time and memory stay out of `soko serve` and the workers)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_export_job, args=(kind, str(source), str(target)))
+    child.start()
+    child.join()
+    if child.exitcode != 0 or not target.is_file():
+        raise EmbedderUnavailable(
+            f"exporting the {kind} tower to ONNX failed (exit {child.exitcode}); "
+            "run with backend='torch' to see why"
+        )
 
 
 _TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -542,16 +571,16 @@ class EffnetMiniLMEmbedder:
             _require("onnxruntime", "onnxruntime")
             _require("onnx", "onnx")
         proj = Projection.load(projection)
-        import torch
+        if threads > 0 and "torch" in (backend, text_backend):
+            import torch
 
-        if threads > 0:
             torch.set_num_threads(threads)
         image_hash = _sha256_files([weights])
         text_hash = _sha256_files([folder / name for name in _TEXT_FILES])
         cache = cache_dir
         # The export depends on the weights, on this module's graph (VERSION) and on the
         # exporter (torch version): all three name the cached file.
-        tag = f"v{VERSION}-torch{torch.__version__.replace('+', '-')}"
+        tag = f"v{VERSION}-torch{importlib.metadata.version('torch').replace('+', '-')}"
 
         image_runner: Any
         image_id = image_hash[:12]
@@ -559,7 +588,7 @@ class EffnetMiniLMEmbedder:
             path = cache / f"effnet-lite0-{image_hash[:16]}-{tag}.onnx"
             if not path.is_file():
                 log.info("exporting the image tower to %s (once)", path)
-                export_image_onnx(build_image_tower(weights), path)
+                _export_in_child("image", weights, path)
             image_runner = _OnnxImageRunner(path, threads)
         else:
             image_runner = _TorchImageRunner(build_image_tower(weights))
@@ -569,7 +598,7 @@ class EffnetMiniLMEmbedder:
             path = cache / f"minilm-l6-v2-{text_hash[:16]}-{tag}.onnx"
             if not path.is_file():
                 log.info("exporting the text tower to %s (once)", path)
-                export_text_onnx(build_pooled_text_model(folder, eager_attention=True), path)
+                _export_in_child("text", folder, path)
             text_runner = _OnnxTextRunner(path, threads)
         else:
             text_runner = _TorchTextRunner(build_pooled_text_model(folder))
@@ -646,15 +675,12 @@ class EffnetMiniLMEmbedder:
         present = [i for i, text in enumerate(texts) if text.strip()]
         present.sort(key=lambda i: len(texts[i]))
         for batch in _chunks(present, self._batch_size):
-            tokens = self._tokenizer(
-                [texts[i] for i in batch],
-                padding=True,
-                truncation=True,
-                max_length=TEXT_MAX_TOKENS,
-                return_tensors="np",
-                return_token_type_ids=True,
-            )
-            arrays = {name: np.asarray(tokens[name], dtype=np.int64) for name in _TEXT_INPUTS}
+            encodings = self._tokenizer.encode_batch([texts[i] for i in batch])
+            arrays = {
+                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+            }
             out[list(batch)] = self._text_runner(arrays)
         return normalize(out)
 
