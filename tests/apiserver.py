@@ -1,9 +1,11 @@
-"""A real `soko serve` process on a free loopback port, over a small synthetic catalog.
+"""A real `soko serve` process on a free loopback port, over the committed demo catalog (613
+real photos, demo/), set up as `make run` does: `soko import`, `soko sync`, `soko serve`.
 
 Its fixtures are registered in tests/conftest.py."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -19,7 +21,14 @@ import pytest
 from soko.vectorstore.server import free_port
 
 API_KEY = "test-key-0123456789"
-CATALOG_SIZE = 90
+DEMO = Path(__file__).resolve().parents[1] / "demo"
+DEMO_ROWS = {int(row["product_id"]): row for row in csv.DictReader((DEMO / "catalog.csv").open())}
+CATALOG_SIZE = len(DEMO_ROWS)
+
+
+def demo_photo(product_id: int) -> Path:
+    """The photo file of a demo product."""
+    return DEMO / DEMO_ROWS[product_id]["image_path"]
 
 
 @dataclass(frozen=True)
@@ -52,14 +61,14 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         "MILVUS_ADDRESS": str(root / "milvus.db"),
         "DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
         "SOKO_DATA_DIR": str(root / "data"),
-        "SOKO_EMBEDDER": "baseline",
+        "SOKO_EMBEDDER": "effnet-minilm",
         "SOKO_API_KEY": API_KEY,
         "SOKO_HOST": "127.0.0.1",
         "SOKO_PORT": str(port),
         "SOKO_INGEST_POLL": "0.5",
         "SOKO_LOG_LEVEL": "INFO",
     }
-    soko("demo", "--count", str(CATALOG_SIZE), env=env, cwd=root)
+    soko("import", str(DEMO / "catalog.csv"), env=env, cwd=root)
     soko("sync", env=env, cwd=root)
     log = root / "serve.log"
     with open(log, "wb") as out:

@@ -1,4 +1,5 @@
-"""Shared fixtures: real Milvus (Lite file and a standalone server) and settings for them."""
+"""Shared fixtures: real Milvus (Lite file and a standalone server), settings for them, and
+the real offline embedder (effnet-minilm) with one model cache for the run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,24 @@ import pytest
 from pgserver import LocalPostgres
 from pgserver import unavailable_reason as postgres_unavailable_reason
 from soko.config import Settings, load_settings
+from soko.embedding.effnet_minilm import EffnetMiniLMEmbedder
 from soko.vectorstore.server import LocalMilvusServer, server_supported
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cache of compiled models for the run: effnet-minilm's towers are exported to ONNX
+    once, not once per test or per `soko` process (each finds it via SOKO_MODEL_CACHE_DIR)."""
+    folder = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOKO_MODEL_CACHE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def effnet(model_cache: Path) -> EffnetMiniLMEmbedder:
+    """The real offline embedder, loaded once for the run."""
+    return EffnetMiniLMEmbedder.load(cache_dir=model_cache, batch_size=16)
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,6 @@ class EmbedderChoice(StrEnum):
     AUTO = "auto"
     SIGLIP = "siglip"
     EFFNET_MINILM = "effnet-minilm"
-    BASELINE = "baseline"
 
 
 def _env(*names: str) -> Any:
@@ -87,6 +86,8 @@ class Settings(BaseSettings):
     siglip_model: str = Field(
         "google/siglip-base-patch16-224", validation_alias=_env("SOKO_SIGLIP_MODEL")
     )
+    model_cache_dir: Path | None = Field(None, validation_alias=_env("SOKO_MODEL_CACHE_DIR"))
+    text_int8: bool = Field(False, validation_alias=_env("SOKO_TEXT_INT8"))
     torch_threads: int = Field(0, ge=0, le=512, validation_alias=_env("SOKO_TORCH_THREADS"))
     embed_batch_size: int = Field(32, ge=1, le=4096, validation_alias=_env("SOKO_EMBED_BATCH_SIZE"))
     image_weight: float = Field(0.6, ge=0.0, validation_alias=_env("SOKO_IMAGE_WEIGHT"))
@@ -178,6 +179,12 @@ class Settings(BaseSettings):
     @property
     def milvus_timeout_s(self) -> float:
         return self.milvus_timeout_ms / 1000.0
+
+    @property
+    def model_cache(self) -> Path:
+        """Where models compiled on this machine (effnet-minilm's ONNX towers) are kept:
+        SOKO_MODEL_CACHE_DIR, else `SOKO_DATA_DIR/models`."""
+        return self.model_cache_dir or self.data_dir / "models"
 
 
 def is_lite_address(address: str) -> bool:

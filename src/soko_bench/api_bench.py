@@ -1,7 +1,8 @@
 """`soko-bench api`: `/api/products/similar` end to end over HTTP, beside the raw search.
 
-The set-up is production's: a Milvus server holding the collection the API expects (the
-baseline embedder's vector space), a SQLite catalog holding the same products and their
+The set-up is production's: a Milvus server holding the collection the API expects (in
+effnet-minilm's vector space: random unit vectors stand in for products, which the similar
+route never re-embeds), a SQLite catalog holding the same products and their
 hybrid vectors, and `soko serve --no-worker` as its own process. The raw figure is the very
 search the route makes (the product's vector, limit 10, threshold 0.5, the product excluded),
 timed through `VectorStore` from this process; the difference is what HTTP, FastAPI, the
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 from soko.app import SIMILAR_DEFAULT_THRESHOLD
 from soko.catalog import Catalog, HydrateQueue, ProductCreate, VectorUpdate
 from soko.config import load_settings
-from soko.embedding import BaselineEmbedder, VectorSpace
+from soko.embedding import VectorSpace, load_embedder
 from soko.vectorstore import LocalMilvusServer, SearchFilters, VectorStore, free_port
 from soko_bench.dataset import Dataset, DatasetSpec, build_dataset, category_name, product_batches
 from soko_bench.http_similar import HttpSimilarRun, measure_similar_http
@@ -131,7 +132,8 @@ def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
     root.mkdir(parents=True, exist_ok=True)
     catalog_path = root / "catalog.db"
     catalog_path.unlink(missing_ok=True)
-    space = VectorSpace(BaselineEmbedder().identity, 0.6, 0.4)
+    embedder = load_embedder(load_settings(embedder="effnet-minilm"))
+    space = VectorSpace(embedder.identity, 0.6, 0.4)
     server = LocalMilvusServer(root / "milvus").start()
     api: subprocess.Popen[bytes] | None = None
     try:
@@ -205,7 +207,7 @@ def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
             **os.environ,
             "MILVUS_ADDRESS": server.address,
             "DATABASE_URL": settings.database_url,
-            "SOKO_EMBEDDER": "baseline",
+            "SOKO_EMBEDDER": "effnet-minilm",
             "SOKO_NPROBE": str(options.nprobe),
             "SOKO_PORT": str(port),
             "SOKO_HOST": "127.0.0.1",

@@ -16,14 +16,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from apiserver import API_KEY, CATALOG_SIZE, ApiServer
+from apiserver import API_KEY, CATALOG_SIZE, demo_photo
 from soko.vectorstore.server import free_port
 
 AUTH = {"X-API-Key": API_KEY}
-
-
-def demo_photo(server: ApiServer, product_id: int) -> bytes:
-    return (server.data_dir / "demo" / "images" / f"{product_id}.jpg").read_bytes()
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -57,14 +53,14 @@ def test_similar_products_respect_limit_and_filters(client: httpx.Client) -> Non
         params={
             "limit": 5,
             "threshold": 0,
-            "category": "bags",
+            "category": "clothing/shoes",
             "max_price": 9000,
             "exclude_seller": 1,
         },
     ).json()
     assert len(hits) <= 5
     assert hits
-    assert all(h["category"] == "bags" and h["price"] <= 9000 for h in hits)
+    assert all(h["category"] == "clothing/shoes" and h["price"] <= 9000 for h in hits)
     assert all(h["seller_id"] != 1 for h in hits)
 
 
@@ -115,36 +111,40 @@ def test_category_values_cannot_widen_the_filter(client: httpx.Client, category:
 
 # --- text and image search ------------------------------------------------------------------
 def test_text_search_finds_products_by_their_words(client: httpx.Client) -> None:
-    hits = client.get("/api/search", params={"q": "sufuria", "limit": 5}).json()
-    assert hits
-    assert all(h["category"] == "kitchenware" for h in hits[:3])
+    hits = client.get("/api/search", params={"q": "viatu", "limit": 5}).json()  # Swahili: shoes
+    assert len(hits) == 5
+    assert all(h["category"] == "clothing/shoes" for h in hits)
+    fruit = client.get("/api/search", params={"q": "banana", "limit": 3}).json()
+    assert {h["category"] for h in fruit} == {"fruit/banana"}
 
 
-def test_image_search_finds_the_photographed_product(
-    client: httpx.Client, api_server: ApiServer
-) -> None:
+def test_image_search_finds_the_photographed_product(client: httpx.Client) -> None:
     response = client.post(
         "/api/search/image",
-        files={"image": ("photo.jpg", demo_photo(api_server, 12), "image/jpeg")},
+        files={"image": ("photo.jpg", demo_photo(12).read_bytes(), "image/jpeg")},
         data={"limit": "5"},
     )
     assert response.status_code == 200, response.text
     hits = response.json()
     assert hits[0]["product_id"] == 12
-    # A photo against the product's own hybrid vector: with orthogonal baseline image and
-    # text parts the cosine is 0.6 / |(0.6, 0.4)| = 0.832.
+    # A photo against the product's own hybrid vector: effnet-minilm keeps image and text in
+    # separate blocks, so the cosine is the image share 0.6 / |(0.6, 0.4)| = 0.832.
     assert hits[0]["score"] == pytest.approx(0.832, abs=0.01)
     assert len(hits) == 5
+    # Real neighbours: the other top hits are clothes too (the demo also sells groceries).
+    assert all(h["category"].startswith("clothing/") for h in hits)
 
 
-def test_image_search_takes_words_and_filters(client: httpx.Client, api_server: ApiServer) -> None:
+def test_image_search_takes_words_and_filters(client: httpx.Client) -> None:
     response = client.post(
         "/api/search/image",
-        files={"image": ("p.jpg", demo_photo(api_server, 12), "image/jpeg")},
-        data={"text": "mkoba", "limit": "4", "category": "bags", "threshold": "0.1"},
+        files={"image": ("p.jpg", demo_photo(12).read_bytes(), "image/jpeg")},
+        data={"text": "viatu", "limit": "4", "category": "clothing/shoes", "threshold": "0.1"},
     )
     assert response.status_code == 200
-    assert all(h["category"] == "bags" and h["score"] >= 0.1 for h in response.json())
+    hits = response.json()
+    assert len(hits) == 4
+    assert all(h["category"] == "clothing/shoes" and h["score"] >= 0.1 for h in hits)
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -181,8 +181,8 @@ def test_bad_uploads_are_refused_with_json(
     assert response.json()["error"]
 
 
-def test_a_truncated_jpeg_is_refused(client: httpx.Client, api_server: ApiServer) -> None:
-    photo = demo_photo(api_server, 20)
+def test_a_truncated_jpeg_is_refused(client: httpx.Client) -> None:
+    photo = demo_photo(20).read_bytes()
     response = client.post(
         "/api/search/image", files={"image": ("cut.jpg", photo[: len(photo) // 2], "image/jpeg")}
     )
@@ -208,7 +208,7 @@ def test_an_upload_without_the_image_field_names_it(client: httpx.Client) -> Non
 def test_get_product_and_its_images(client: httpx.Client) -> None:
     product = client.get("/api/products/4").json()
     assert product["product_id"] == 4
-    assert product["category"] == "fabrics"
+    assert product["category"] == "clothing/dress"
     assert product["searchable"] is True
     full = client.get(product["image_url"])
     assert full.status_code == 200
@@ -223,8 +223,8 @@ def test_get_product_and_its_images(client: httpx.Client) -> None:
 
 def test_categories_list_the_demo_categories(client: httpx.Client) -> None:
     categories = client.get("/api/categories").json()
-    assert {"shoes", "bags", "phones", "fabrics", "jewellery", "kitchenware", "furniture",
-            "beauty"} <= set(categories)  # fmt: skip
+    assert {"clothing/dress", "clothing/shoes", "fruit/apple", "fruit/banana", "packages/juice",
+            "vegetables/pepper"} <= set(categories)  # fmt: skip
 
 
 NEW = {
@@ -291,7 +291,7 @@ def test_health_reports_milvus_catalog_and_embedder(client: httpx.Client) -> Non
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["collection"] == "product_embeddings"
-    assert body["embedder"] == "baseline-v1"
+    assert body["embedder"].startswith("effnet-lite0+minilm-l6-v2@")
     assert body["vectors"] >= CATALOG_SIZE
     assert body["catalog"]["active"] >= CATALOG_SIZE
     assert body["sync"]["state"] in {"running", "starting"}
@@ -325,7 +325,7 @@ def test_writes_are_refused_when_no_key_is_configured(tmp_path: Path) -> None:
         "MILVUS_ADDRESS": str(tmp_path / "milvus.db"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
         "SOKO_DATA_DIR": str(tmp_path),
-        "SOKO_EMBEDDER": "baseline",
+        "SOKO_EMBEDDER": "effnet-minilm",
         "SOKO_PORT": str(port),
     }
     env.pop("SOKO_API_KEY", None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from apiserver import ApiServer
+from apiserver import ApiServer, demo_photo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -47,8 +47,7 @@ def test_upload_a_photo_see_results_and_click_through(phone: Page, api_server: A
     phone.goto(api_server.base_url + "/")
     expect(phone.locator("#category option")).not_to_have_count(1)  # categories loaded
 
-    photo = api_server.data_dir / "demo" / "images" / "12.jpg"
-    phone.set_input_files("#photo", str(photo))
+    phone.set_input_files("#photo", str(demo_photo(12)))
     cards = phone.locator("#results .card")
     expect(cards.first).to_be_visible()
     assert cards.count() >= 10

@@ -17,18 +17,23 @@ from cli import run_soko
 from factories import product_batch, unit_vectors
 from pictures import PRODUCTS, another_shot, product_photo
 from soko.config import load_settings
+from soko.embedding.effnet_minilm import EffnetMiniLMEmbedder
 from soko.errors import EmbedderMismatch
 from soko.vectorstore import VectorStore
-
-BASELINE_SPACE = "baseline-v1;fusion=0.6/0.4"
 
 
 def soko(
     *args: str, env: dict[str, str] | None = None, module: str = "soko"
 ) -> subprocess.CompletedProcess[str]:
     return run_soko(
-        *args, env={"SOKO_EMBEDDER": "baseline", **(env or {})}, timeout=300, module=module
+        *args, env={"SOKO_EMBEDDER": "effnet-minilm", **(env or {})}, timeout=300, module=module
     )
+
+
+@pytest.fixture(scope="module")
+def space_id(effnet: EffnetMiniLMEmbedder) -> str:
+    """The vector space `soko` runs in here: effnet-minilm with the default fusion."""
+    return f"{effnet.identity};fusion=0.6/0.4"
 
 
 @pytest.fixture(scope="module")
@@ -63,20 +68,28 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_embed_prints_the_embedder_id_and_three_vectors(tmp_path: Path) -> None:
+def test_embed_prints_the_embedder_id_and_three_vectors(
+    tmp_path: Path, effnet: EffnetMiniLMEmbedder, space_id: str
+) -> None:
     photo = tmp_path / "mug.png"
     product_photo("red mug").save(photo)
     result = soko("embed", "--image", str(photo), "--text", "Red ceramic mug, 350 ml")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "embedder: baseline-v1 (768 dimensions)"
-    assert lines[1] == f"vector space: {BASELINE_SPACE}"
+    assert lines[0] == f"embedder: {effnet.identity} (768 dimensions)"
+    assert lines[1] == f"vector space: {space_id}"
     for label, line in zip(("image", "text", "hybrid"), lines[2:5], strict=True):
         assert line.startswith(f"{label}: [")
         assert line.endswith("norm=1.0000")
         values = [float(v) for v in line.split("[")[1].split(", ...]")[0].split(", ")]
         assert len(values) == 8
-        assert any(v != 0 for v in values)
+        assert values[0] != 0
+    # Image and text each fill their own half; the hybrid starts with the image half.
+    assert [line.split(" from dimension ")[1].split(",")[0] for line in lines[2:5]] == [
+        "0",
+        "384",
+        "0",
+    ]
     assert lines[2] != lines[3] != lines[4]
 
 
@@ -108,12 +121,12 @@ def test_auto_mode_warns_once_why_it_is_not_siglip(tmp_path: Path) -> None:
     assert "SOKO_SIGLIP_MODEL=/path/to/siglip" in warning
 
 
-def test_eval_scores_a_labelled_catalog(catalog: Path) -> None:
+def test_eval_scores_a_labelled_catalog(catalog: Path, space_id: str) -> None:
     result = soko("eval", str(catalog), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["rows"], report["groups"], report["k"]) == (21, 7, 10)
-    assert report["vector_space"] == BASELINE_SPACE
+    assert report["vector_space"] == space_id
     variants = {v["name"]: v for v in report["variants"]}
     assert list(variants) == ["image", "text", "hybrid", "photo->hybrid"]
     # Two other shots of each product exist; the drawn products are easy to tell apart.
@@ -162,10 +175,6 @@ def test_bench_embed_writes_figures_for_each_embedder(tmp_path: Path) -> None:
     [path] = out.glob("embed-*.json")
     figures = json.loads(path.read_text())
     assert figures["decode_images_per_s"] > 0
-    baseline = figures["embedders"]["baseline"]
-    assert baseline["images_per_s"] > 0
-    assert baseline["texts_per_s"] > 0
-    assert baseline["identity"] == "baseline-v1"
     effnet = figures["embedders"]["effnet-minilm"]
     assert effnet["identity"].startswith("effnet-lite0+minilm-l6-v2@")
     assert effnet["images_per_s"] > 0
@@ -181,29 +190,31 @@ def _collection_of_another_embedder(tmp_path: Path) -> str:
     return db
 
 
-def test_health_shows_the_running_embedder_and_a_mismatch(tmp_path: Path) -> None:
+def test_health_shows_the_running_embedder_and_a_mismatch(tmp_path: Path, space_id: str) -> None:
     db = _collection_of_another_embedder(tmp_path)
     result = soko("health", env={"MILVUS_ADDRESS": db})
     assert result.returncode == 0, result.stderr
     assert "collection embedder: old-embedder;fusion=0.6/0.4" in result.stdout
-    assert f"\nembedder: {BASELINE_SPACE}\n" in result.stdout
+    assert f"\nembedder: {space_id}\n" in result.stdout
     assert "run `soko reindex`" in result.stdout
     as_json = soko("health", "--json", env={"MILVUS_ADDRESS": db})
-    assert json.loads(as_json.stdout)["running_embedder"] == BASELINE_SPACE
+    assert json.loads(as_json.stdout)["running_embedder"] == space_id
 
 
-def test_reindex_recreates_the_collection_for_the_running_embedder(tmp_path: Path) -> None:
+def test_reindex_recreates_the_collection_for_the_running_embedder(
+    tmp_path: Path, space_id: str
+) -> None:
     db = _collection_of_another_embedder(tmp_path)
     settings = load_settings(milvus_address=db)
     with pytest.raises(EmbedderMismatch, match="soko reindex"):
-        VectorStore.connect(settings, BASELINE_SPACE)
+        VectorStore.connect(settings, space_id)
     refused = subprocess.run(
         [sys.executable, "-m", "soko", "reindex"],
         input="n\n",
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "SOKO_EMBEDDER": "baseline", "MILVUS_ADDRESS": db},
+        env={**os.environ, "SOKO_EMBEDDER": "effnet-minilm", "MILVUS_ADDRESS": db},
     )
     assert refused.returncode != 0
     assert "drop 12 vectors of old-embedder" in refused.stderr
@@ -212,7 +223,7 @@ def test_reindex_recreates_the_collection_for_the_running_embedder(tmp_path: Pat
 
     result = soko("reindex", "--yes", env={"MILVUS_ADDRESS": db})
     assert result.returncode == 0, result.stderr
-    assert f"re-created for {BASELINE_SPACE} (0 vectors)" in result.stdout
-    with VectorStore.connect(settings, BASELINE_SPACE) as store:
+    assert f"re-created for {space_id} (0 vectors)" in result.stdout
+    with VectorStore.connect(settings, space_id) as store:
         assert store.count() == 0
-        assert store.recorded_embedder() == BASELINE_SPACE
+        assert store.recorded_embedder() == space_id

@@ -15,7 +15,7 @@ from soko.vectorstore.server import free_port
 
 def test_health_prints_the_vector_count_collection_and_status(tmp_path: Path) -> None:
     db = str(tmp_path / "health.db")
-    store = VectorStore.connect(load_settings(milvus_address=db), "baseline-test")
+    store = VectorStore.connect(load_settings(milvus_address=db), "some-embedder-v1")
     store.upsert(product_batch(np.arange(12), unit_vectors(12)))
     store.close()
     result = run_soko("health", env={"MILVUS_ADDRESS": db})
@@ -23,7 +23,7 @@ def test_health_prints_the_vector_count_collection_and_status(tmp_path: Path) ->
     assert "status: ok" in result.stdout
     assert "collection: product_embeddings" in result.stdout
     assert "vectors: 12" in result.stdout
-    assert "embedder: baseline-test" in result.stdout
+    assert "embedder: some-embedder-v1" in result.stdout
 
 
 def test_health_exits_non_zero_when_milvus_is_unreachable() -> None:

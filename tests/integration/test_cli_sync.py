@@ -41,7 +41,7 @@ def test_import_then_sync_makes_every_product_searchable(tmp_path: Path) -> None
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
         "MILVUS_ADDRESS": str(tmp_path / "milvus.db"),
-        "SOKO_EMBEDDER": "baseline",
+        "SOKO_EMBEDDER": "effnet-minilm",
         "SOKO_NLIST": "16",
         "SOKO_NPROBE": "16",
     }
@@ -59,7 +59,7 @@ def test_import_then_sync_makes_every_product_searchable(tmp_path: Path) -> None
     with Catalog.connect(settings.database_url) as catalog:
         space = SpaceRecord(catalog).get()
         assert space is not None
-        assert space.startswith("baseline")
+        assert space.startswith("effnet-lite0+minilm-l6-v2@")
         query = catalog.vectors(1).hybrid
     assert query is not None
     with VectorStore.connect(settings, space) as store:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image
 
@@ -37,17 +38,11 @@ def photo(row: dict[str, str]) -> Image.Image:
 
 
 @pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data folder for the session, so the towers are exported to ONNX once."""
-    return tmp_path_factory.mktemp("effnet-data")
+def embedder(effnet: EffnetMiniLMEmbedder) -> EffnetMiniLMEmbedder:
+    return effnet
 
 
-@pytest.fixture(scope="session")
-def embedder(onnx_cache: Path) -> EffnetMiniLMEmbedder:
-    return EffnetMiniLMEmbedder.load(cache_dir=onnx_cache / "onnx", batch_size=8)
-
-
-def test_it_loads_offline_from_the_installed_wheels(tmp_path: Path, onnx_cache: Path) -> None:
+def test_it_loads_offline_from_the_installed_wheels(tmp_path: Path) -> None:
     empty = tmp_path / "no-hub-cache"
     empty.mkdir()
     script = (
@@ -96,10 +91,16 @@ def test_vectors_sit_in_their_own_blocks_unit_norm_and_deterministic(
     np.testing.assert_array_equal(again, images)  # deterministic for the same input
 
 
+def parts(identity: str) -> dict[str, str]:
+    """`name@v;img=...;txt=...;proj=...` as {"name": ..., "img": ..., ...}."""
+    name, *rest = identity.split(";")
+    return {"name": name, **dict(part.split("=", 1) for part in rest)}
+
+
 def test_onnx_and_pytorch_give_the_same_vectors(
-    embedder: EffnetMiniLMEmbedder, onnx_cache: Path
+    embedder: EffnetMiniLMEmbedder, model_cache: Path
 ) -> None:
-    eager = EffnetMiniLMEmbedder.load(backend="torch", cache_dir=onnx_cache / "onnx")
+    eager = EffnetMiniLMEmbedder.load(backend="torch", cache_dir=model_cache)
     assert eager.identity == embedder.identity
     rows = demo_rows()[:4]
     pictures = [photo(r) for r in rows]
@@ -111,6 +112,30 @@ def test_onnx_and_pytorch_give_the_same_vectors(
     )
     words = [r["name"] + ". " + r["description"] for r in rows]
     np.testing.assert_allclose(eager.encode_texts(words), embedder.encode_texts(words), atol=1e-4)
+    # Batching never changes a float32 vector: padding is masked out.
+    one_by_one = np.concatenate([embedder.encode_texts([w]) for w in words])
+    np.testing.assert_allclose(one_by_one, embedder.encode_texts(words), atol=1e-5)
+
+
+def test_int8_text_tower_stays_close_to_float32_and_names_its_own_space(
+    embedder: EffnetMiniLMEmbedder, model_cache: Path
+) -> None:
+    quick = EffnetMiniLMEmbedder.load(cache_dir=model_cache, text_int8=True)
+    ours, theirs = parts(quick.identity), parts(embedder.identity)
+    assert ours.pop("txt") == theirs.pop("txt") + "+int8"
+    assert ours == theirs
+    rows = demo_rows()
+    words = [r["name"] + ". " + r["description"] for r in rows]
+    exact, quantized = embedder.encode_texts(words), quick.encode_texts(words)
+    assert not quantized[:, :BLOCK].any()
+    assert (exact * quantized).sum(axis=1).min() > 0.98
+
+    def nearest(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.intp]:
+        return np.argsort(-(vectors @ vectors.T), axis=1)[:, 1]
+
+    assert (nearest(exact) == nearest(quantized)).mean() >= 0.9
+    with pytest.raises(ValueError, match="onnx"):
+        EffnetMiniLMEmbedder.load(cache_dir=model_cache, backend="torch", text_int8=True)
 
 
 def test_photos_of_one_product_are_closer_than_photos_of_others(
@@ -129,11 +154,9 @@ def test_photos_of_one_product_are_closer_than_photos_of_others(
 
 # --- end to end, on both Milvus backends ---------------------------------------------------
 @pytest.fixture
-def soko(settings: Settings, onnx_cache: Path, tmp_path: Path) -> Iterator[Soko]:
+def soko(settings: Settings, tmp_path: Path) -> Iterator[Soko]:
     """A catalog of 18 real grocery photos, hydrated and ingested with effnet-minilm."""
-    effnet = load_settings(
-        **{**settings.model_dump(), "embedder": "effnet-minilm", "data_dir": onnx_cache}
-    )
+    effnet = load_settings(**{**settings.model_dump(), "embedder": "effnet-minilm"})
     rows = demo_rows()
     path = tmp_path / "catalog.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:

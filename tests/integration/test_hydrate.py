@@ -1,4 +1,5 @@
-"""Scout & Hydrate with the real baseline embedder, real images over HTTP and from disk."""
+"""Scout & Hydrate with the real offline embedder (effnet-minilm), real images over HTTP and
+from disk."""
 
 from __future__ import annotations
 
@@ -17,13 +18,22 @@ from imageserver import BLUE_JPEG, RED_PNG, ImageServer, image_bytes, serving
 from soko.app.hydrate import Hydrator
 from soko.catalog import Catalog, IngestQueue, ProductCreate, ProductUpdate, SpaceRecord
 from soko.config import Settings, load_settings
-from soko.embedding import BaselineEmbedder, VectorSpace, product_text
+from soko.embedding import Embedder, VectorSpace, product_text
+from soko.embedding.effnet_minilm import EffnetMiniLMEmbedder
 from soko.errors import EmbedderMismatch
 from soko.fetch import SafeFetcher
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-EMBEDDER = BaselineEmbedder()
-SPACE = VectorSpace(EMBEDDER.identity, 0.6, 0.4)
+
+
+@pytest.fixture(scope="module")
+def embedder(effnet: EffnetMiniLMEmbedder) -> Embedder:
+    return effnet
+
+
+@pytest.fixture(scope="module")
+def space(embedder: Embedder) -> VectorSpace:
+    return VectorSpace(embedder.identity, 0.6, 0.4)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +60,12 @@ def catalog(settings: Settings) -> Iterator[Catalog]:
 
 
 @pytest.fixture
-def hydrator(settings: Settings, catalog: Catalog) -> Iterator[Hydrator]:
+def hydrator(
+    settings: Settings, catalog: Catalog, embedder: Embedder, space: VectorSpace
+) -> Iterator[Hydrator]:
     with (
         SafeFetcher(settings, backoff_s=0.01) as fetcher,
-        Hydrator(settings, catalog, EMBEDDER, SPACE, fetcher) as h,
+        Hydrator(settings, catalog, embedder, space, fetcher) as h,
     ):
         yield h
 
@@ -79,14 +91,15 @@ def present(vector: Vector | None) -> Vector:
 
 
 def embedded(
-    image_data: bytes | None, name: str, description: str
+    hydrator: Hydrator, image_data: bytes | None, name: str, description: str
 ) -> tuple[Vector | None, Vector, Vector]:
     """What hydrate must store, computed independently with the same embedder."""
-    text = EMBEDDER.encode_texts([product_text(name, description)])
+    embedder, space = hydrator.embedder, hydrator.space
+    text = embedder.encode_texts([product_text(name, description)])
     if image_data is None:
-        return None, text[0], SPACE.fuse(None, text)[0]
-    image = EMBEDDER.encode_images([Image.open(io.BytesIO(image_data)).convert("RGB")])
-    return image[0], text[0], SPACE.fuse(image, text)[0]
+        return None, text[0], space.fuse(None, text)[0]
+    image = embedder.encode_images([Image.open(io.BytesIO(image_data)).convert("RGB")])
+    return image[0], text[0], space.fuse(image, text)[0]
 
 
 def test_new_products_get_image_text_and_hybrid_vectors(
@@ -107,13 +120,13 @@ def test_new_products_get_image_text_and_hybrid_vectors(
     assert (stats.stored, stats.images, stats.image_failures) == (5, 2, 2)
     for pid, data in ((1, RED_PNG), (2, BLUE_JPEG), (3, None), (4, None), (5, None)):
         vectors = catalog.vectors(pid)
-        image, text, hybrid = embedded(data, f"Kitenge {pid}", "Pamba safi")
+        image, text, hybrid = embedded(hydrator, data, f"Kitenge {pid}", "Pamba safi")
         if image is None:
             assert vectors.image is None
         else:
-            np.testing.assert_allclose(present(vectors.image), image, atol=1e-6)
-        np.testing.assert_allclose(present(vectors.text), text, atol=1e-6)
-        np.testing.assert_allclose(present(vectors.hybrid), hybrid, atol=1e-6)
+            np.testing.assert_allclose(present(vectors.image), image, atol=1e-5)
+        np.testing.assert_allclose(present(vectors.text), text, atol=1e-5)
+        np.testing.assert_allclose(present(vectors.hybrid), hybrid, atol=1e-5)
         assert catalog.get(pid).last_hydrated_at == NOW
     # Photos of different colours give different vectors: the image really was used.
     assert not np.allclose(present(catalog.vectors(1).hybrid), present(catalog.vectors(3).hybrid))
@@ -180,7 +193,7 @@ def test_a_failed_refresh_keeps_the_previous_image_vector(
     assert after.image is not None
     assert before.image is not None
     np.testing.assert_array_equal(after.image, before.image)
-    np.testing.assert_allclose(present(after.hybrid), present(before.hybrid), atol=1e-6)
+    np.testing.assert_allclose(present(after.hybrid), present(before.hybrid), atol=1e-5)
     assert "HTTP 404" in (catalog.get(1).hydrate_error or "")
 
 

@@ -1,4 +1,5 @@
-"""The search service over the real vector store (Lite and server) with the baseline embedder."""
+"""The search service over the real vector store (Lite and server) with the offline
+effnet-minilm embedder."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pictures import PRODUCTS, another_shot, product_photo
 from soko.app.search import SearchOptions, SearchService
 from soko.catalog import Catalog, HydrateQueue, ProductCreate, VectorUpdate
 from soko.config import Settings
-from soko.embedding import BaselineEmbedder, VectorSpace
+from soko.embedding import Embedder, VectorSpace
+from soko.embedding.effnet_minilm import EffnetMiniLMEmbedder
 from soko.errors import InvalidInput, ProductNotFound
 from soko.products import ProductBatch, ProductHit
 from soko.vectorstore import SearchFilters, VectorStore
@@ -29,12 +31,12 @@ CATEGORY = {
 
 
 @pytest.fixture(scope="module")
-def embedder() -> BaselineEmbedder:
-    return BaselineEmbedder()
+def embedder(effnet: EffnetMiniLMEmbedder) -> Embedder:
+    return effnet
 
 
 @pytest.fixture
-def service(settings: Settings, embedder: BaselineEmbedder) -> Iterator[SearchService]:
+def service(settings: Settings, embedder: Embedder) -> Iterator[SearchService]:
     """Two photos of each of 7 products (ids 1-7 and 11-17), with their titles, in the
     catalog and in Milvus."""
     photos = [product_photo(n, seed=1) for n in NAMES] + [

@@ -19,7 +19,7 @@ from PIL import Image
 
 from pictures import PRODUCTS, product_photo
 from soko.config import load_settings
-from soko.embedding import BaselineEmbedder, SiglipEmbedder, load_embedder, normalize
+from soko.embedding import SiglipEmbedder, load_embedder, normalize
 from soko.embedding.effnet_minilm import EffnetMiniLMEmbedder
 from soko.errors import EmbedderUnavailable
 from soko_bench.random_siglip import build_random_siglip, product_titles
@@ -206,7 +206,7 @@ def test_missing_weights_say_how_to_get_them(model: str, message: str, tmp_path:
     with pytest.raises(EmbedderUnavailable, match=message) as caught:
         SiglipEmbedder.load(model, cache_dir=tmp_path)
     assert "hf download" in str(caught.value)
-    assert "SOKO_EMBEDDER=baseline" in str(caught.value)
+    assert "SOKO_EMBEDDER=effnet-minilm" in str(caught.value)
 
 
 def test_broken_checkpoints_are_unavailable_not_a_crash(checkpoint: Path, tmp_path: Path) -> None:
@@ -260,12 +260,12 @@ def test_siglip_requested_but_missing_is_an_error(tmp_path: Path) -> None:
         load_embedder(settings)
 
 
-def test_baseline_requested_never_tries_siglip(
+def test_effnet_minilm_requested_never_tries_siglip(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = load_settings(embedder="baseline", siglip_model=str(tmp_path / "absent"))
+    settings = load_settings(embedder="effnet-minilm", siglip_model=str(tmp_path / "absent"))
     with caplog.at_level(logging.WARNING):
-        assert isinstance(load_embedder(settings), BaselineEmbedder)
+        assert isinstance(load_embedder(settings), EffnetMiniLMEmbedder)
     assert caplog.records == []
 
 

@@ -179,12 +179,12 @@ def test_normalize_survives_huge_and_tiny_entries() -> None:
 
 
 def test_the_vector_space_id_names_embedder_and_weights() -> None:
-    assert VectorSpace("baseline-v1", 0.6, 0.4).id == "baseline-v1;fusion=0.6/0.4"
-    assert VectorSpace("baseline-v1", 0.6, 0.4).id != VectorSpace("baseline-v1", 0.7, 0.3).id
-    assert VectorSpace("baseline-v1", 0.6, 0.4).dim == 768
+    assert VectorSpace("emb-v1", 0.6, 0.4).id == "emb-v1;fusion=0.6/0.4"
+    assert VectorSpace("emb-v1", 0.6, 0.4).id != VectorSpace("emb-v1", 0.7, 0.3).id
+    assert VectorSpace("emb-v1", 0.6, 0.4).dim == 768
 
 
 @pytest.mark.parametrize(("image_weight", "text_weight"), [(0.0, 0.0), (-0.1, 1.0), (np.inf, 1)])
 def test_a_vector_space_refuses_unusable_weights(image_weight: float, text_weight: float) -> None:
     with pytest.raises(InvalidInput, match="weights"):
-        VectorSpace("baseline-v1", image_weight, text_weight)
+        VectorSpace("emb-v1", image_weight, text_weight)

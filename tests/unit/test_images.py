@@ -13,6 +13,7 @@ from PIL import Image
 
 from pictures import encoded, product_photo
 from soko.embedding import decode_image, read_image_file
+from soko.embedding.images import EMBED_SIDE
 from soko.errors import InvalidImage
 
 LIMIT = 40_000_000
@@ -45,6 +46,26 @@ def test_exif_orientation_is_applied() -> None:
     top, bottom = mean_rgb(image, (0, 0, 40, 35)), mean_rgb(image, (0, 45, 40, 80))
     assert top[0] > 180 > top[2]  # the stored left (red) is now on top
     assert bottom[2] > 180 > bottom[0]
+
+
+def test_large_jpegs_decode_at_a_reduced_scale_that_keeps_what_embedders_need() -> None:
+    # Portrait phone photo, EXIF-rotated: 1536x2048 as shown. Decoded at 1/4 (both sides
+    # still >= EMBED_SIDE, 1/8 would not be), upright, and the same picture as a full decode.
+    stored = product_photo("checked bag", seed=3).resize((2048, 1536))
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    data = encoded(stored, "JPEG", quality=90, exif=exif.tobytes())
+    reduced = decode_image(data, max_pixels=LIMIT)
+    full = decode_image(data, max_pixels=LIMIT, min_side=None)
+    assert full.size == (1536, 2048)
+    assert reduced.size == (384, 512)
+    assert min(reduced.size) >= EMBED_SIDE
+    same_scale = np.asarray(full.resize(reduced.size, Image.Resampling.BOX), dtype=np.float64)
+    assert np.abs(np.asarray(reduced, dtype=np.float64) - same_scale).mean() < 4.0
+    # PNGs have no reduced decode; small JPEGs are left alone.
+    assert decode_image(encoded(stored, "PNG"), max_pixels=LIMIT).size == (2048, 1536)
+    small = stored.resize((400, 300))
+    assert decode_image(encoded(small, "JPEG"), max_pixels=LIMIT).size == (400, 300)
 
 
 def test_palette_with_transparency_becomes_rgb_on_white() -> None:

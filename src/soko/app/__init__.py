@@ -1,7 +1,7 @@
 """The application layer: the composition root (`Soko`) and one module per use case.
 
 search, hydrate, ingest, sync (the one follow/retry loop), reconcile, reindex, evaluation,
-demo, health. The faces (`soko.api`, `soko.cli`) open a `Soko` and call these; these call the
+health. The faces (`soko.api`, `soko.cli`) open a `Soko` and call these; these call the
 infrastructure (`soko.catalog`, `soko.vectorstore`, `soko.embedding`, `soko.fetch`).
 """
 

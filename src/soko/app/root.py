@@ -103,15 +103,6 @@ class Soko:
         )
 
     # --- use cases -------------------------------------------------------------------------
-    def demo(
-        self, folder: Path, *, count: int, seed: int, progress: Progress | None = None
-    ) -> tuple[Path, ImportReport]:
-        """Render the synthetic demo catalog into `folder` and import it."""
-        from soko.app.demo import write_catalog
-
-        csv_path = write_catalog(folder, count=count, seed=seed)
-        return csv_path, self.import_file(csv_path, progress=progress)
-
     def import_file(
         self, path: Path, *, fmt: str | None = None, progress: Progress | None = None
     ) -> ImportReport:

@@ -1,4 +1,4 @@
-"""The catalog pipeline: demo, import, hydrate, ingest, sync, reconcile."""
+"""The catalog pipeline: import, hydrate, ingest, sync, reconcile."""
 
 from __future__ import annotations
 
@@ -34,24 +34,6 @@ InFlightOption = Annotated[
         "default 2 on a server, 1 on Milvus Lite).",
     ),
 ]
-
-
-@app.command()
-def demo(
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder for the photos and catalog.csv.")
-    ] = None,
-    count: Annotated[int, typer.Option(min=8, max=100_000, help="Products to make.")] = 1200,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same catalog).")] = 7,
-) -> None:
-    """Make the synthetic demo catalog (rendered photos, names in English, Swahili, French)
-    and import it into the catalog. Then `soko sync` embeds and indexes it."""
-    with application() as soko:
-        folder = out_dir or soko.settings.data_dir / "demo"
-        with out.status(f"rendering {count} demo products into {folder}..."):
-            csv_path, report = soko.demo(folder, count=count, seed=seed)
-        out.print(f"demo catalog: {csv_path}")
-        _print_import(csv_path, report)
 
 
 @app.command("import")

@@ -35,8 +35,13 @@ def embed(
         if vector is None:
             out.print(f"{label}: - (no {label} given)")
         else:
-            shown = ", ".join(f"{v:+.4f}" for v in vector[0, :values])
-            out.print(f"{label}: [{shown}, ...] norm={float(np.linalg.norm(vector[0])):.4f}")
+            # From the first non-zero value: block-layout embedders (effnet-minilm) keep
+            # image and text in separate halves, so a text vector starts with 384 zeros.
+            nonzero = np.flatnonzero(vector[0])
+            start = int(nonzero[0]) if nonzero.size else 0
+            shown = ", ".join(f"{v:+.4f}" for v in vector[0, start : start + values])
+            norm = float(np.linalg.norm(vector[0]))
+            out.print(f"{label}: [{shown}, ...] from dimension {start}, norm={norm:.4f}")
 
 
 @app.command("eval")

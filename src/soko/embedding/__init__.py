@@ -1,9 +1,8 @@
-"""Embeddings: SigLIP and the offline baseline behind one `Embedder` protocol, the vector
+"""Embeddings: SigLIP and the offline effnet-minilm behind one `Embedder` protocol, the vector
 space they write into (fusion, dimension), and safe image decoding. Heavy libraries (torch,
-transformers) load only with SigLIP."""
+transformers, onnxruntime) load only with the embedder that needs them."""
 
 from soko.embedding.base import Embedder, product_text
-from soko.embedding.baseline import BaselineEmbedder
 from soko.embedding.hybrid import fuse, normalize
 from soko.embedding.images import decode_image, read_image_file
 from soko.embedding.loader import load_embedder
@@ -12,7 +11,6 @@ from soko.embedding.space import DIM, VectorSpace
 
 __all__ = [
     "DIM",
-    "BaselineEmbedder",
     "Embedder",
     "SiglipEmbedder",
     "VectorSpace",

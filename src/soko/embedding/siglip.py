@@ -44,7 +44,7 @@ _TOWERS = ("vision_model.", "text_model.")
 HOW_TO_GET_WEIGHTS = (
     "download the model where there is internet (`hf download {model} --local-dir siglip`), "
     "copy the folder here and set SOKO_SIGLIP_MODEL=/path/to/siglip; "
-    "or set SOKO_EMBEDDER=baseline to use the offline embedder"
+    "or set SOKO_EMBEDDER=effnet-minilm to use the offline embedder"
 )
 
 
