@@ -138,8 +138,28 @@ def test_a_file_that_cannot_be_read_is_one_clear_error(
 def test_a_file_that_is_not_utf8_is_refused(catalog: Catalog, tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_bytes("product_id,name,category,price,seller_id\n1,Café,c,1,1\n".encode("latin-1"))
-    with pytest.raises(InvalidInput, match="not UTF-8"):
+    with pytest.raises(InvalidInput, match="line 2 is not UTF-8"):
         import_file(catalog, path)
+
+
+def test_a_bad_byte_deep_in_a_file_names_its_line_and_imports_nothing(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A latin-1 byte on line 1502, after 1,500 good rows (more than one write batch)."""
+    header = b"product_id,name,category,price,seller_id\n"
+    good = b"".join(f"{i},Kanga {i},fabrics,10,1\n".encode() for i in range(1, 1501))
+    bad = "1501,Café,fabrics,10,1\n".encode("latin-1")
+    path = tmp_path / "big.csv"
+    path.write_bytes(header + good + bad)
+    column = bad.index(b"\xe9") + 1
+    offset = len(header + good) + column
+    with pytest.raises(InvalidInput) as caught:
+        import_file(catalog, path)
+    message = str(caught.value)
+    assert "line 1502 is not UTF-8" in message
+    assert f"byte {offset} of the file, column {column}" in message
+    assert "nothing was imported" in message
+    assert catalog.counts().active == 0
 
 
 def test_the_import_command_reports_rows_and_exits_non_zero_on_rejects(tmp_path: Path) -> None:

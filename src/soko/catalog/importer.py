@@ -1,12 +1,15 @@
 """`soko import FILE`: CSV or JSON Lines catalogs, validated row by row.
 
 A bad row is reported with its line number and reason and skipped; the good rows are
-upserted in batches. Rows identical to what the catalog holds change nothing (no version
-bump, so nothing is re-hydrated or re-ingested): re-importing a file is a no-op.
+upserted in batches. A file that cannot be read as a whole (not UTF-8, a broken header) is
+refused before any row is written, with the line at fault. Rows identical to what the
+catalog holds change nothing (no version bump, so nothing is re-hydrated or re-ingested):
+re-importing a file is a no-op.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -133,6 +136,45 @@ def _jsonl_records(handle: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
         yield number, value
 
 
+def check_utf8(path: Path) -> None:
+    """Raise `InvalidInput` naming the line, column and file offset of the first byte that is
+    not UTF-8. Run before importing, so such a file imports nothing rather than the rows
+    before the bad byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line, line_start = 0, 1, 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    before = chunk[: exc.start]
+                    bad_line = line + before.count(b"\n")
+                    newline = before.rfind(b"\n")
+                    start = offset + newline + 1 if newline >= 0 else line_start
+                    position = offset + exc.start
+                    raise InvalidInput(
+                        f"{path.name}: line {bad_line} is not UTF-8 text (byte {position + 1} of "
+                        f"the file, column {position - start + 1}); nothing was imported. "
+                        "Save the file as UTF-8 and import it again"
+                    ) from None
+                newline = chunk.rfind(b"\n")
+                if newline >= 0:
+                    line_start = offset + newline + 1
+                line += chunk.count(b"\n")
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            f"{path.name}: the file ends inside a UTF-8 character (line {line}); nothing was "
+            "imported"
+        ) from None
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a folder, not a catalog file") from None
+
+
 def read_records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, raw record or a problem) for every non-blank record of the file."""
     try:
@@ -141,8 +183,8 @@ def read_records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | s
                 yield from _csv_records(handle, path)
             else:
                 yield from _jsonl_records(handle)
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path.name} is not UTF-8 text (byte {exc.start})") from None
+    except UnicodeDecodeError:  # check_utf8 comes first; this is only a file changed meanwhile
+        raise InvalidInput(f"{path.name} is not UTF-8 text (it changed while importing)") from None
     except FileNotFoundError:
         raise InvalidInput(f"{path} does not exist") from None
     except IsADirectoryError:
@@ -166,6 +208,7 @@ def import_file(
     """Validate and upsert every row of a catalog file; relative image paths are resolved
     against the file's folder."""
     fmt = detect_format(path, fmt)
+    check_utf8(path)
     report = ImportReport()
     first_line: dict[int, int] = {}
     batch: list[ProductCreate] = []
