@@ -13,6 +13,7 @@ _NOISY = ("httpx", "httpcore", "urllib3", "PIL", "grpc", "multipart")
 #: grpc._server is Milvus Lite's in-process server: it logs a traceback whenever pymilvus
 #: probes a method Lite lacks (AllocTimestamp, on every create_collection).
 _TRANSLATED = ("pymilvus", "milvus_lite", "grpc._server")
+_configured_level = "WARNING"
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,5 +43,25 @@ def configure_logging(level: str = "WARNING", fmt: str = "text") -> None:
     # Third-party libraries speak only when something is wrong.
     for name in _NOISY:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    for name in _TRANSLATED:
-        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)
+    global _configured_level
+    _configured_level = level
+    quiet_translated_loggers()
+
+
+def quiet_translated_loggers() -> None:
+    """Silence the translated libraries' loggers, children included (DEBUG shows them).
+
+    pymilvus configures its own loggers when first imported (`dictConfig`: levels, handlers,
+    `propagate=False`, `pymilvus.milvus_client` at INFO), which undoes `configure_logging`
+    when the import comes later; soko.vectorstore calls this right after importing it.
+    Without it a Milvus outage during `soko ingest` printed thousands of lines of
+    pymilvus tracebacks before Soko's one-line error.
+    """
+    level = logging.DEBUG if _configured_level == "DEBUG" else logging.CRITICAL
+    existing = [
+        name
+        for name in logging.root.manager.loggerDict
+        if any(name == prefix or name.startswith(prefix + ".") for prefix in _TRANSLATED)
+    ]
+    for name in {*_TRANSLATED, *existing}:
+        logging.getLogger(name).setLevel(level)
