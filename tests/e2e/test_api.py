@@ -198,6 +198,43 @@ def test_a_30_mb_upload_is_refused_before_it_is_read(client: httpx.Client) -> No
     assert "SOKO_MAX_IMAGE_BYTES" in response.json()["error"]
 
 
+def test_unknown_and_repeated_form_fields_are_refused(client: httpx.Client) -> None:
+    photo = demo_photo(12).read_bytes()
+    typo = client.post(
+        "/api/search/image", files={"image": ("p.jpg", photo, "image/jpeg")}, data={"limt": "5"}
+    )
+    assert typo.status_code == 422
+    assert typo.json()["error"].startswith("limt: unknown form field")
+    twice = client.post(
+        "/api/search/image",
+        files=[
+            ("image", ("a.jpg", photo, "image/jpeg")),
+            ("image", ("b.jpg", photo, "image/jpeg")),
+        ],
+    )
+    assert twice.status_code == 422
+    assert twice.json() == {"error": "image: given 2 times; send one"}
+
+
+def test_bodies_that_do_not_parse_are_422_with_json(client: httpx.Client) -> None:
+    json_type = {**AUTH, "content-type": "application/json"}
+    broken = client.post("/api/products", content=b'{"name": ', headers=json_type)
+    assert broken.status_code == 422
+    assert broken.json()["error"].startswith("body: not valid JSON")
+    latin1 = client.post(
+        "/api/products", content='{"name": "Café"}'.encode("latin-1"), headers=json_type
+    )
+    assert latin1.status_code == 422
+    assert latin1.json()["error"].startswith("body: cannot be parsed")
+    multipart = client.post(
+        "/api/search/image",
+        content=b"--x\r\nnot a part",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert multipart.status_code == 422
+    assert multipart.json()["error"]
+
+
 def test_an_upload_without_the_image_field_names_it(client: httpx.Client) -> None:
     response = client.post("/api/search/image", data={"text": "shoes"})
     assert response.status_code == 422
@@ -245,6 +282,20 @@ def test_writes_need_the_key(client: httpx.Client) -> None:
     assert wrong.status_code == 403
     assert client.delete("/api/products/3", headers={"X-API-Key": "nope"}).status_code == 403
     assert client.get("/api/products/5001").status_code == 404
+
+
+def test_the_key_is_also_accepted_as_a_bearer_token_and_both_are_documented(
+    client: httpx.Client,
+) -> None:
+    body = {**NEW, "product_id": 5003}
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    assert client.post("/api/products", json=body, headers=bearer).status_code == 201
+    wrong = client.delete("/api/products/5003", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403
+    assert client.delete("/api/products/5003", headers=bearer).status_code == 204
+    schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert {s["type"] for s in schemes.values()} == {"apiKey", "http"}
+    assert any(s.get("scheme") == "bearer" for s in schemes.values())
 
 
 def test_create_update_delete_flow_reaches_search(client: httpx.Client) -> None:

@@ -6,8 +6,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from soko.api.metrics import Metrics
 from soko.app import Soko
@@ -39,25 +39,33 @@ def get_soko(request: Request) -> Soko:
 SokoDep = Annotated[Soko, Depends(get_soko)]
 
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The server's SOKO_API_KEY."
+)
+_bearer = HTTPBearer(
+    auto_error=False, description="`Authorization: Bearer <SOKO_API_KEY>`, the same key."
+)
 
 
 def require_api_key(
     soko: SokoDep,
     key: Annotated[str | None, Depends(_api_key_header)],
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
 ) -> None:
-    """Writes need `X-API-Key: <SOKO_API_KEY>` (or `Authorization: Bearer <key>`)."""
+    """Writes need `X-API-Key: <SOKO_API_KEY>` or `Authorization: Bearer <SOKO_API_KEY>`
+    (both are security schemes in the OpenAPI document)."""
     expected = soko.settings.api_key
     if expected is None or not expected.get_secret_value():
         raise AccessDenied(
             "product writes are disabled: set SOKO_API_KEY on the server and send it in the "
             "X-API-Key header"
         )
-    if key is None and authorization and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
+    if key is None and bearer is not None:
+        key = bearer.credentials.strip()
     if not key:
-        raise MissingCredentials("missing API key: send it in the X-API-Key header")
+        raise MissingCredentials(
+            "missing API key: send it in the X-API-Key header (or as Authorization: Bearer)"
+        )
     if not secrets.compare_digest(key.encode(), expected.get_secret_value().encode()):
         raise AccessDenied("wrong API key")
 

@@ -63,6 +63,11 @@ def error_response(status: int, message: str) -> JSONResponse:
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            # FastAPI puts the character offset where a field name would be.
+            position = error.get("loc", ("body", 0))[-1]
+            parts.append(f"body: not valid JSON (at character {position})")
+            continue
         loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form")]
         field = ".".join(loc) or "request"
         parts.append(f"{field}: {error.get('msg', 'invalid value')}")
@@ -88,4 +93,10 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "There was an error parsing the body" (JSON that is not UTF-8, a
+            # broken multipart body): bad input like any other, so 422 as documented.
+            return error_response(
+                422, "body: cannot be parsed (JSON must be UTF-8; multipart must be well formed)"
+            )
         return error_response(exc.status_code, str(exc.detail))

@@ -1,12 +1,13 @@
-"""Routes that refuse query parameters they do not declare (a typo like `limt=5` is a 422,
-not a silently ignored filter), and a body-size cap that holds before anything is parsed."""
+"""Routes that refuse query parameters and form fields they do not declare (a typo like
+`limt=5` is a 422, not a silently ignored filter) and form fields given twice (which one
+would count?), and a body-size cap that holds before anything is parsed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request, Response, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
@@ -22,18 +23,51 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-class StrictQueryRoute(APIRoute):
+def _form_names(dependant: Dependant) -> set[str]:
+    """Declared `Form`/`File` fields (a JSON body model is not a form: empty set)."""
+    names = {
+        param.alias
+        for param in dependant.body_params
+        if isinstance(param.field_info, params.Form)  # File is a Form
+    }
+    for sub in dependant.dependencies:
+        names |= _form_names(sub)
+    return names
+
+
+def _known(names: set[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+class StrictRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         allowed = _query_names(self.dependant)
+        form_fields = _form_names(self.dependant)
 
         async def strict_handler(request: Request) -> Response:
             unknown = sorted(set(request.query_params) - allowed)
             if unknown:
-                known = ", ".join(sorted(allowed)) or "none"
                 return error_response(
-                    422, f"{unknown[0]}: unknown query parameter (this route takes: {known})"
+                    422,
+                    f"{unknown[0]}: unknown query parameter (this route takes: {_known(allowed)})",
                 )
+            if form_fields and request.headers.get("content-type", "").startswith(
+                ("multipart/form-data", "application/x-www-form-urlencoded")
+            ):
+                # Parsed once here; FastAPI reuses the parsed form (Request caches it).
+                form = await request.form()
+                unknown = sorted(set(form.keys()) - form_fields)
+                if unknown:
+                    return error_response(
+                        422,
+                        f"{unknown[0]}: unknown form field "
+                        f"(this route takes: {_known(form_fields)})",
+                    )
+                repeated = sorted(name for name in form_fields if len(form.getlist(name)) > 1)
+                if repeated:
+                    times = len(form.getlist(repeated[0]))
+                    return error_response(422, f"{repeated[0]}: given {times} times; send one")
             return await handler(request)
 
         return strict_handler

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from soko.api.deps import StateDep
-from soko.api.strict import StrictQueryRoute
+from soko.api.strict import StrictRoute
 from soko.errors import SokoError
 
-router = APIRouter(route_class=StrictQueryRoute, tags=["operations"])
+router = APIRouter(route_class=StrictRoute, tags=["operations"])
 
 
 @router.get("/health")

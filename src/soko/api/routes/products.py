@@ -13,12 +13,12 @@ from pydantic import BaseModel
 from soko.api.deps import SokoDep, WriteAccess
 from soko.api.params import ProductId
 from soko.api.schemas import error_responses, public_image_url
-from soko.api.strict import StrictQueryRoute
+from soko.api.strict import StrictRoute
 from soko.api.thumbnails import thumbnail_path
 from soko.catalog import Product, ProductCreate, ProductUpdate
 from soko.errors import ProductNotFound
 
-router = APIRouter(route_class=StrictQueryRoute, tags=["products"])
+router = APIRouter(route_class=StrictRoute, tags=["products"])
 
 ERRORS = error_responses(404, 422)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 422)

@@ -18,13 +18,13 @@ from soko.api.params import (
     search_filters,
 )
 from soko.api.schemas import ProductHitPublic, error_responses
-from soko.api.strict import StrictQueryRoute
+from soko.api.strict import StrictRoute
 from soko.app import MAX_LIMIT, SIMILAR_DEFAULT_THRESHOLD, SearchOptions
 from soko.embedding import decode_image
 from soko.errors import InvalidImage
 from soko.products import CATEGORY_MAX_BYTES, ProductHit
 
-router = APIRouter(route_class=StrictQueryRoute, tags=["search"])
+router = APIRouter(route_class=StrictRoute, tags=["search"])
 
 ERRORS = error_responses(404, 422, 503)
 
