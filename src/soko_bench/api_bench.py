@@ -73,7 +73,7 @@ class ApiBenchOptions:
     nprobe: int = 16
 
 
-def _fill_catalog(catalog: Catalog, dataset: Dataset, space: VectorSpace, report: Report) -> None:
+def fill_catalog(catalog: Catalog, dataset: Dataset, space: VectorSpace, report: Report) -> None:
     categories = dataset.categories()
     n = dataset.spec.n
     for first, vectors in dataset.chunks(CATALOG_CHUNK):
@@ -162,7 +162,7 @@ def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
 
             t0 = time.perf_counter()
             with Catalog.connect(settings.database_url) as catalog:
-                _fill_catalog(catalog, dataset, space, report)
+                fill_catalog(catalog, dataset, space, report)
             catalog_s = time.perf_counter() - t0
 
             rng = np.random.default_rng(spec.seed + 7)

@@ -180,6 +180,55 @@ def bench_search(
     out.print(f"wall time: {results.wall_s:.0f} s")
 
 
+@bench_app.command("load")
+def bench_load(
+    n: Annotated[int, typer.Option(min=100, help="Products in the catalog and Milvus.")] = 100_000,
+    rates: Annotated[
+        str, typer.Option(help="Offered queries/s, one step each (open loop).")
+    ] = "10,20,30,40,50,60,80,100",
+    step: Annotated[float, typer.Option(min=5.0, help="Seconds per offered rate.")] = 30.0,
+    writes: Annotated[
+        float, typer.Option(min=0.1, help="Product creates/changes/deletes per second.")
+    ] = 2.0,
+    results_dir: Annotated[Path, typer.Option("--out", help="Folder for results.")] = Path(
+        "bench/results"
+    ),
+    work_dir: Annotated[Path, typer.Option(help="Data set cache and Milvus data.")] = Path(
+        "bench/out"
+    ),
+) -> None:
+    """`soko serve` on a Milvus server under rising offered load (Locust) while a writer
+    changes the catalog: latency per step and the highest rate held at p99 <= 150 ms."""
+    from soko_bench.load import LoadOptions, run_load, write_load_results
+    from soko_bench.search_bench import size_label
+
+    settings_from_env()
+    options = LoadOptions(
+        n=n,
+        rates=tuple(int_list(rates, "--rates")),
+        step_s=step,
+        work_dir=work_dir,
+        writes_per_s=writes,
+    )
+    with progress_bars() as progress:
+        task = progress.add_task("load", total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total)
+
+        results = run_load(options, report)
+    paths = write_load_results(results, results_dir, size_label(n))
+    for s in results.steps:
+        out.print(
+            f"offered {s.offered_per_s:>4}/s: answered {s.achieved_per_s:.1f}/s, "
+            f"p50 {s.latency.p50_ms:.1f} ms, p99 {s.latency.p99_ms:.1f} ms, "
+            f"{s.errors} errors; writes {s.writes} ({s.write_errors} errors)"
+            + ("" if s.held else "  <- not held")
+        )
+    out.print(f"held: {results.held_per_s} queries/s at p99 <= {results.p99_target_ms:.0f} ms")
+    out.print(f"results: {paths['json']}  plot: {paths['plot']}")
+
+
 @bench_app.command("api")
 def bench_api(
     n: Annotated[
