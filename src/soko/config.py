@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("SOKO_FETCH_TIMEOUT"))
     fetch_concurrency: int = Field(8, ge=1, le=256, validation_alias=_env("SOKO_FETCH_CONCURRENCY"))
     allow_private_urls: bool = Field(False, validation_alias=_env("SOKO_ALLOW_PRIVATE_URLS"))
+    #: The folder local product photos (`image_path`, set only by `soko import`) must be in;
+    #: unset: each import's catalog folder, recorded in the catalog (soko.catalog.media).
+    media_root: Path | None = Field(None, validation_alias=_env("SOKO_MEDIA_ROOT"))
 
     # --- Hydrate & ingest -----------------------------------------------------------------
     hydrate_max_age_hours: float = Field(

@@ -22,6 +22,7 @@ each map these to a status code or a one-line message in one table.
     │   └── BlockedAddress          the URL points at a private/loopback/metadata address
     └── CatalogError
         ├── ProductNotFound
+        ├── ProductImageNotFound    no photo Soko may serve (none, or outside the media roots)
         ├── ProductExists
         └── CatalogUnavailable
 """
@@ -122,6 +123,15 @@ class ProductNotFound(CatalogError):
 
     def __init__(self, product_id: int) -> None:
         super().__init__(f"Product {product_id} not found")
+        self.product_id = product_id
+
+
+class ProductImageNotFound(CatalogError):
+    """The product has no photo that may be served: none, a file that is gone, or a path
+    outside the media roots (soko.catalog.media)."""
+
+    def __init__(self, product_id: int) -> None:
+        super().__init__(f"Product {product_id} has no image to serve")
         self.product_id = product_id
 
 

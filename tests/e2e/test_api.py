@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,8 @@ import pytest
 from PIL import Image
 
 from apiserver import API_KEY, CATALOG_SIZE, demo_photo
+from imageserver import image_bytes
+from soko.catalog import Catalog, ProductCreate
 from soko.vectorstore.server import free_port
 
 AUTH = {"X-API-Key": API_KEY}
@@ -337,6 +341,185 @@ def test_bad_product_bodies_name_the_field(client: httpx.Client) -> None:
     assert bad_price.json()["error"].startswith("price")
 
 
+def test_image_path_is_refused_over_http(client: httpx.Client) -> None:
+    """The write key must not reach the server's files: images over HTTP are URLs only."""
+    probe = {**NEW, "product_id": 5003, "image_path": "/etc/passwd"}
+    created = client.post("/api/products", json=probe, headers=AUTH)
+    assert created.status_code == 422, created.text
+    assert created.json()["error"].startswith("image_path: ")
+    assert "image_url" in created.json()["error"]
+    assert client.get("/api/products/5003").status_code == 404
+    assert client.get("/api/products/5003/image").status_code == 404
+    for change in ({"image_path": "/etc/passwd"}, {"image_path": None}):
+        patched = client.patch("/api/products/4", json=change, headers=AUTH)
+        assert patched.status_code == 422, patched.text
+        assert patched.json()["error"].startswith("image_path: ")
+    photo = client.get("/api/products/4/image")
+    assert photo.status_code == 200
+    assert photo.content == demo_photo(4).read_bytes()
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "image_path" not in schemas["ProductCreateBody"]["properties"]
+    assert "image_path" not in schemas["ProductUpdateBody"]["properties"]
+
+
+# --- local photos: the media root and the image guards ---------------------------------------
+#: Limits low enough for small test files to cross them (the guards' logic is the same).
+MAX_PIXELS = 1_000_000
+MAX_BYTES = 200_000
+
+
+@dataclass(frozen=True)
+class MediaServer:
+    url: str
+    shop: Path
+    files: dict[str, Path]
+
+
+def _noise_png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """`soko serve --no-worker` with this environment, until the block ends; its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "soko", "serve", "--no-worker"],
+        env={**env, "SOKO_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
+    """A catalog folder whose rows try every way out of it, imported with `soko import`;
+    plus rows as an old version (or a hand edit) left them, pointing anywhere."""
+    root = tmp_path_factory.mktemp("media")
+    shop = root / "shop"
+    (shop / "images").mkdir(parents=True)
+    files = {
+        "ok": shop / "images" / "ok.png",
+        "many_pixels": shop / "images" / "poster.png",
+        "many_bytes": shop / "images" / "noise.png",
+        "not_an_image": shop / "images" / "notes.png",
+        "link_out": shop / "images" / "link.png",
+        "outside": root / "outside.png",
+    }
+    files["ok"].write_bytes(image_bytes((200, 30, 30), size=64))
+    files["many_pixels"].write_bytes(image_bytes((30, 200, 30), size=2000))  # 4 MP, 12 KB
+    files["many_bytes"].write_bytes(_noise_png(300))  # 90 kP, ~270 KB
+    files["not_an_image"].write_bytes(b"this is a shopping list, not a photo\n" * 20)
+    files["outside"].write_bytes(image_bytes((30, 30, 200), size=64))
+    files["link_out"].symlink_to(files["outside"])
+    assert len(files["many_bytes"].read_bytes()) > MAX_BYTES
+    (shop / "catalog.csv").write_text(
+        "product_id,name,category,price,seller_id,image_path\n"
+        "1,Kanga,fabrics,10,1,images/ok.png\n"
+        "2,Poster,fabrics,10,1,images/poster.png\n"
+        "3,Noise,fabrics,10,1,images/noise.png\n"
+        "4,Notes,fabrics,10,1,images/notes.png\n"
+        "5,Linked,fabrics,10,1,images/link.png\n"
+        "6,Dotted,fabrics,10,1,../outside.png\n",
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "MILVUS_ADDRESS": str(root / "milvus.db"),
+        "DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
+        "SOKO_DATA_DIR": str(root / "data"),
+        "SOKO_EMBEDDER": "effnet-minilm",
+        "SOKO_MAX_IMAGE_PIXELS": str(MAX_PIXELS),
+        "SOKO_MAX_IMAGE_BYTES": str(MAX_BYTES),
+    }
+    env.pop("SOKO_MEDIA_ROOT", None)
+    imported = subprocess.run(
+        [sys.executable, "-m", "soko", "import", str(shop / "catalog.csv")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert imported.returncode == 1, imported.stderr
+    assert "rejected line 6: image_path: " in imported.stdout
+    assert "rejected line 7: image_path: " in imported.stdout
+    assert "catalog.csv: 6 rows: 4 new, 0 updated, 0 restored, 0 unchanged, 2 rejected" in (
+        imported.stdout
+    )
+    # Rows from before the media root existed, straight into the catalog.
+    legacy = {
+        7: "/etc/passwd",
+        8: str(files["outside"]),
+        9: str(root / "catalog.db"),
+        10: str(files["link_out"]),  # inside the root by name, outside once resolved
+    }
+    with Catalog.connect(env["DATABASE_URL"]) as catalog:
+        for pid, path in legacy.items():
+            catalog.create(
+                ProductCreate(
+                    product_id=pid, name="Old", category="fabrics", price=1, seller_id=1,
+                    image_path=path,
+                )
+            )  # fmt: skip
+    with serving(env) as url:
+        yield MediaServer(url, shop, files)
+
+
+def test_local_photos_are_served_from_the_media_root_only(media_server: MediaServer) -> None:
+    with httpx.Client(base_url=media_server.url, timeout=30) as http:
+        photo = http.get("/api/products/1/image")
+        assert photo.status_code == 200
+        assert photo.headers["content-type"] == "image/png"
+        assert photo.content == media_server.files["ok"].read_bytes()
+        thumb = http.get("/api/products/1/image?size=thumb")
+        assert thumb.headers["content-type"] == "image/webp"
+        for pid in (7, 8, 9, 10):
+            for size in ("full", "thumb"):
+                response = http.get(f"/api/products/{pid}/image?size={size}")
+                assert response.status_code == 404, (pid, size, response.content[:80])
+                assert response.json() == {"error": f"Product {pid} has no image to serve"}
+
+
+@pytest.mark.parametrize(
+    ("pid", "file", "reason", "upload_status"),
+    [
+        (2, "many_pixels", "pixels, over the 1000000 limit", 413),
+        (3, "many_bytes", "-byte limit", 413),
+        (4, "not_an_image", "not an image", 422),
+    ],
+)
+def test_local_photos_pass_the_upload_guards_or_are_not_served(
+    media_server: MediaServer, pid: int, file: str, reason: str, upload_status: int
+) -> None:
+    """Full size and thumbnail alike: the byte and pixel limits of an upload, and its
+    formats; a refusal is JSON, never the file's bytes, never a 500."""
+    data = media_server.files[file].read_bytes()
+    with httpx.Client(base_url=media_server.url, timeout=30) as http:
+        upload = http.post("/api/search/image", files={"image": ("x.png", data, "image/png")})
+        assert upload.status_code == upload_status
+        for size in ("full", "thumb"):
+            response = http.get(f"/api/products/{pid}/image?size={size}")
+            assert response.status_code == 422, (size, response.text[:200])
+            assert response.headers["content-type"] == "application/json"
+            error = response.json()["error"]
+            assert error.startswith(f"the image of product {pid} cannot be served: ")
+            assert reason in error
+            assert str(media_server.shop) not in error
+
+
 # --- operations -----------------------------------------------------------------------------
 def test_health_reports_milvus_catalog_and_embedder(client: httpx.Client) -> None:
     body = client.get("/health").json()
@@ -370,35 +553,15 @@ def test_openapi_docs_and_the_page_are_served(client: httpx.Client) -> None:
 
 
 def test_writes_are_refused_when_no_key_is_configured(tmp_path: Path) -> None:
-    port = free_port()
     env = {
         **os.environ,
         "MILVUS_ADDRESS": str(tmp_path / "milvus.db"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
         "SOKO_DATA_DIR": str(tmp_path),
         "SOKO_EMBEDDER": "effnet-minilm",
-        "SOKO_PORT": str(port),
     }
     env.pop("SOKO_API_KEY", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "soko", "serve", "--no-worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{url}/health", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(up)
+    with serving(env) as url:
         response = httpx.post(f"{url}/api/products", json=NEW, headers=AUTH)
         assert response.status_code == 403
         assert "SOKO_API_KEY" in response.json()["error"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

@@ -156,7 +156,10 @@ def test_photos_of_one_product_are_closer_than_photos_of_others(
 @pytest.fixture
 def soko(settings: Settings, tmp_path: Path) -> Iterator[Soko]:
     """A catalog of 18 real grocery photos, hydrated and ingested with effnet-minilm."""
-    effnet = load_settings(**{**settings.model_dump(), "embedder": "effnet-minilm"})
+    # The photos stay in demo/ while the catalog file is in tmp_path: demo/ is the media root.
+    effnet = load_settings(
+        **{**settings.model_dump(), "embedder": "effnet-minilm", "media_root": DEMO}
+    )
     rows = demo_rows()
     path = tmp_path / "catalog.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from cli import run_soko
-from soko.catalog import Catalog
+from imageserver import image_bytes
+from soko.catalog import Catalog, MediaRoots
 from soko.catalog.importer import import_file
 from soko.errors import InvalidInput
 
@@ -180,3 +181,63 @@ def test_the_import_command_reports_rows_and_exits_non_zero_on_rejects(tmp_path:
         "error: bad.csv: unknown column(s) 'colour' in the header; expected columns: "
         "product_id, name, description, category, price, seller_id, image_url, image_path"
     ]
+
+
+def shop_with_escapes(tmp_path: Path) -> Path:
+    """A catalog folder with one good photo and three ways out of the folder: `..`, an
+    absolute path, and a symlink inside the folder that points outside it."""
+    shop = tmp_path / "shop"
+    (shop / "images").mkdir(parents=True)
+    (shop / "images" / "ok.png").write_bytes(image_bytes((200, 30, 30)))
+    (tmp_path / "secret.png").write_bytes(image_bytes((30, 30, 200)))
+    (shop / "images" / "link.png").symlink_to(tmp_path / "secret.png")
+    return write(
+        shop / "catalog.csv",
+        "product_id,name,category,price,seller_id,image_path\n"
+        "1,Kanga,fabrics,10,1,images/ok.png\n"
+        "2,Dotted,fabrics,10,1,images/../../secret.png\n"
+        "3,Passwd,fabrics,10,1,/etc/passwd\n"
+        "4,Linked,fabrics,10,1,images/link.png\n",
+    )
+
+
+def test_image_paths_outside_the_media_root_are_bad_rows(catalog: Catalog, tmp_path: Path) -> None:
+    report = import_file(catalog, shop_with_escapes(tmp_path))
+    problems = {p.line: p.message for p in report.problems}
+    assert sorted(problems) == [3, 4, 5]
+    for message in problems.values():
+        assert message.startswith("image_path: ")
+        assert f"outside the media root {tmp_path / 'shop'}" in message
+    assert "/etc/passwd" in problems[4]
+    assert report.result.inserted == 1
+    assert catalog.get(1).image_path == str(tmp_path / "shop" / "images" / "ok.png")
+    # The root is recorded, for the image route to check the stored paths against.
+    assert MediaRoots(catalog).recorded() == [tmp_path / "shop"]
+
+
+def test_a_configured_media_root_is_the_only_folder_allowed(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    report = import_file(catalog, shop_with_escapes(tmp_path), media_root=tmp_path)
+    # The wider root takes in ../secret.png and the symlink's target; /etc/passwd stays out.
+    assert [p.line for p in report.problems] == [4]
+    assert catalog.get(2).image_path == str(tmp_path / "secret.png")
+    assert catalog.get(4).image_path == str(tmp_path / "secret.png")
+    assert MediaRoots(catalog).recorded() == [tmp_path]
+
+
+def test_the_import_command_lists_image_paths_outside_the_root(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    result = run_soko("import", str(shop_with_escapes(tmp_path)), env=env)
+    assert result.returncode == 1, result.stderr
+    for line in (3, 4, 5):
+        assert f"rejected line {line}: image_path: " in result.stdout
+    assert "catalog.csv: 4 rows: 1 new, 0 updated, 0 restored, 0 unchanged, 3 rejected" in (
+        result.stdout
+    )
+    narrow = run_soko(
+        "import", str(tmp_path / "shop" / "catalog.csv"),
+        env={**env, "SOKO_MEDIA_ROOT": str(tmp_path / "shop" / "images")},
+    )  # fmt: skip
+    assert narrow.returncode == 1
+    assert "rejected line 2" not in narrow.stdout

@@ -23,6 +23,7 @@ from soko.errors import (
     InvalidVector,
     MissingCredentials,
     ProductExists,
+    ProductImageNotFound,
     ProductNotFound,
     SokoError,
     VectorStoreError,
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 #: First matching class wins; order leaves before their parents.
 STATUS_CODES: tuple[tuple[type[SokoError], int], ...] = (
     (ProductNotFound, 404),
+    (ProductImageNotFound, 404),
     (MissingCredentials, 401),
     (AccessDenied, 403),
     (ProductExists, 409),

@@ -22,7 +22,16 @@ from soko.app.reconcile import ReconcileReport, reconcile
 from soko.app.reindex import ReindexResult, reindex
 from soko.app.search import SearchService
 from soko.app.sync import SyncStatus, SyncWorker, follow
-from soko.catalog import Catalog, ImportReport, IngestQueue, SpaceRecord, import_file
+from soko.catalog import (
+    Catalog,
+    ImportReport,
+    IngestQueue,
+    MediaRoots,
+    Product,
+    SpaceRecord,
+    import_file,
+    servable,
+)
 from soko.config import Settings
 from soko.embedding import DIM, Embedder, VectorSpace, load_embedder, read_image_file
 from soko.embedding.base import FloatMatrix
@@ -114,8 +123,17 @@ class Soko:
             self.catalog,
             path,
             fmt=fmt,
+            media_root=self.settings.media_root,
             on_progress=(lambda line: progress("importing", line, total)) if progress else None,
         )
+
+    def local_image(self, product: Product) -> Path | None:
+        """The product's local photo file, if it is inside the media roots now (SOKO_MEDIA_ROOT
+        when set, else the folders imports recorded); None otherwise."""
+        if not product.image_path:
+            return None
+        roots = MediaRoots(self.catalog).allowed(self.settings.media_root)
+        return servable(product.image_path, roots)
 
     def hydrator(self) -> Hydrator:
         return Hydrator(self.settings, self.catalog, self.embedder, self.space)

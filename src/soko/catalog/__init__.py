@@ -6,6 +6,7 @@
 - `ingest_queue`: products whose vectors Milvus lacks, claimed in batches, marked by
   compare-and-set;
 - `space`: which vector space the stored vectors belong to;
+- `media`: the media roots local photos must be inside, checked at import and when served;
 - `vectors`: the vector blobs; `models`, `schemas`, `database`: tables, shapes, engines.
 """
 
@@ -13,6 +14,7 @@ from soko.catalog.database import create_catalog_engine, migrate
 from soko.catalog.hydrate_queue import HydrateCandidate, HydrateQueue, VectorUpdate
 from soko.catalog.importer import ImportReport, import_file
 from soko.catalog.ingest_queue import Claim, ClaimedRows, IngestQueue
+from soko.catalog.media import MediaRoots, servable
 from soko.catalog.products import Catalog, ImportResult, utcnow
 from soko.catalog.schemas import CatalogCounts, Product, ProductCreate, ProductUpdate
 from soko.catalog.space import SpaceRecord
@@ -28,6 +30,7 @@ __all__ = [
     "ImportReport",
     "ImportResult",
     "IngestQueue",
+    "MediaRoots",
     "Product",
     "ProductCreate",
     "ProductUpdate",
@@ -37,5 +40,6 @@ __all__ = [
     "create_catalog_engine",
     "import_file",
     "migrate",
+    "servable",
     "utcnow",
 ]

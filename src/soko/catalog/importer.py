@@ -2,9 +2,11 @@
 
 A bad row is reported with its line number and reason and skipped; the good rows are
 upserted in batches. A file that cannot be read as a whole (not UTF-8, a broken header) is
-refused before any row is written, with the line at fault. Rows identical to what the
-catalog holds change nothing (no version bump, so nothing is re-hydrated or re-ingested):
-re-importing a file is a no-op.
+refused before any row is written, with the line at fault. A local `image_path` must be
+inside the import's media root (soko.catalog.media): one that leads elsewhere, by `..`, a
+symlink or an absolute path, is a bad row. Rows identical to what the catalog holds change
+nothing (no version bump, so nothing is re-hydrated or re-ingested): re-importing a file is
+a no-op.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from soko.catalog.media import MediaRoots, confine
 from soko.catalog.products import Catalog, ImportResult
 from soko.catalog.schemas import ProductCreate, describe_validation_error
 from soko.errors import InvalidInput
@@ -191,10 +193,13 @@ def read_records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | s
         raise InvalidInput(f"{path} is a folder, not a catalog file") from None
 
 
-def _resolve_image_path(record: dict[str, Any], base: Path) -> None:
-    value = record.get("image_path")
-    if isinstance(value, str) and value.strip() and not os.path.isabs(value.strip()):
-        record["image_path"] = os.path.abspath(base / value.strip())
+def _confine_image_path(product: ProductCreate, base: Path, root: Path) -> ProductCreate:
+    """The product with its image path resolved (relative to `base`) and checked to be
+    inside `root`; InvalidInput or ValidationError (e.g. too long once resolved) if not."""
+    if not product.image_path:
+        return product
+    real = confine(base / product.image_path, root)
+    return ProductCreate.model_validate({**product.model_dump(), "image_path": str(real)})
 
 
 def import_file(
@@ -202,21 +207,30 @@ def import_file(
     path: Path,
     *,
     fmt: str | None = None,
+    media_root: Path | None = None,
     batch_size: int = BATCH_SIZE,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Validate and upsert every row of a catalog file; relative image paths are resolved
-    against the file's folder."""
+    """Validate and upsert every row of a catalog file. Relative image paths are resolved
+    against the file's folder; a path outside `media_root` (default: that folder) is a bad
+    row. The root is recorded before the first local image path is stored (soko.catalog.media).
+    """
     fmt = detect_format(path, fmt)
     check_utf8(path)
     report = ImportReport()
     first_line: dict[int, int] = {}
     batch: list[ProductCreate] = []
     base = path.resolve().parent
+    root = (media_root or base).resolve()
+    root_recorded = False
     last_line = 0
 
     def flush() -> None:
+        nonlocal root_recorded
         if batch:
+            if not root_recorded and any(p.image_path for p in batch):
+                MediaRoots(catalog).record(root)
+                root_recorded = True
             report.result.add(catalog.import_products(batch))
             batch.clear()
         if on_progress:
@@ -232,11 +246,13 @@ def import_file(
         if unknown and fmt == "jsonl":
             report.problems.append(RowProblem(line, f"unknown field(s) {', '.join(unknown)}"))
             continue
-        _resolve_image_path(record, base)
         try:
-            product = ProductCreate.model_validate(record)
+            product = _confine_image_path(ProductCreate.model_validate(record), base, root)
         except ValidationError as exc:
             report.problems.append(RowProblem(line, describe_validation_error(exc)))
+            continue
+        except InvalidInput as exc:
+            report.problems.append(RowProblem(line, str(exc)))
             continue
         seen = first_line.setdefault(product.product_id, line)
         if seen != line:

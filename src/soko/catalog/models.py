@@ -162,6 +162,8 @@ class CatalogMeta(Base):
 
 #: catalog_meta key: `vector_space_id` of every vector stored on the rows.
 META_VECTOR_SPACE = "vector_space"
+#: catalog_meta key: the media roots `soko import` confined local image paths to (a JSON list).
+META_MEDIA_ROOTS = "media_roots"
 
 PRODUCTS = cast(Table, ProductRow.__table__)
 VECTORS = cast(Table, ProductVectorsRow.__table__)

@@ -46,7 +46,8 @@ def import_catalog(
     """Validate and upsert a catalog file; bad rows are reported with their line and skipped.
 
     Columns: product_id, name, description, category, price, seller_id, and image_url or
-    image_path (relative paths are relative to the file). Exit 1 if any row was rejected.
+    image_path (relative paths are relative to the file; it must be inside SOKO_MEDIA_ROOT,
+    by default the file's folder). Exit 1 if any row was rejected.
     """
     with application() as soko:
         _import(soko, file, file_format)

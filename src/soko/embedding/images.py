@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -35,18 +37,30 @@ BACKGROUND = (255, 255, 255)
 EMBED_SIDE = 256
 
 
+def read_image_bytes(path: Path, *, max_bytes: int) -> bytes:
+    """A regular file's bytes, refusing files over `max_bytes` before reading them."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not hang the caller until someone writes to it.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InvalidImage("not a regular file")
+            if info.st_size > max_bytes:
+                raise ImageTooLarge(f"{info.st_size} bytes is over the {max_bytes}-byte limit")
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise InvalidImage(f"cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:  # it grew while being read
+        raise ImageTooLarge(f"over the {max_bytes}-byte limit")
+    return data
+
+
 def read_image_file(
     path: Path, *, max_bytes: int, max_pixels: int, min_side: int | None = EMBED_SIDE
 ) -> Image.Image:
     """Read and decode an image file, refusing files over `max_bytes` before reading them."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ImageTooLarge(f"{path}: {size} bytes is over the {max_bytes}-byte limit")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidImage(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
+        data = read_image_bytes(path, max_bytes=max_bytes)
         return decode_image(data, max_pixels=max_pixels, min_side=min_side)
     except InvalidImage as exc:
         raise type(exc)(f"{path}: {exc}") from None
@@ -58,6 +72,18 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int | None = EMBED_S
     A JPEG whose sides are both at least twice `min_side` is decoded at a reduced scale
     (see `EMBED_SIDE`); `min_side=None` decodes every pixel.
     """
+    return _decode(data, max_pixels=max_pixels, min_side=min_side)[0]
+
+
+def image_media_type(data: bytes, *, max_pixels: int) -> str:
+    """The MIME type of bytes that `decode_image` decodes (same formats, same pixel limit),
+    or `InvalidImage`: what may be served as a picture is what could be uploaded as one."""
+    fmt = _decode(data, max_pixels=max_pixels, min_side=EMBED_SIDE)[1]
+    return Image.MIME.get("JPEG" if fmt == "MPO" else fmt, "application/octet-stream")
+
+
+def _decode(data: bytes, *, max_pixels: int, min_side: int | None) -> tuple[Image.Image, str]:
+    """The upright RGB image and the format it was decoded from."""
     if not data:
         raise InvalidImage("empty file, not an image")
     try:
@@ -89,7 +115,7 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int | None = EMBED_S
         # Same reasoning as above, for the pixel decoders: truncated data raises OSError,
         # corrupt data anything from SyntaxError to zlib.error.
         raise InvalidImage(f"image data is truncated or corrupt ({exc})") from None
-    return to_rgb(upright(image))
+    return to_rgb(upright(image)), str(image.format)
 
 
 def _openable_formats() -> list[str]:
