@@ -10,7 +10,13 @@
 """
 
 from soko.catalog.database import create_catalog_engine, migrate
-from soko.catalog.hydrate_queue import HydrateCandidate, HydrateQueue, VectorUpdate
+from soko.catalog.hydrate_queue import (
+    HydrateCandidate,
+    HydrateFailure,
+    HydrateFailures,
+    HydrateQueue,
+    VectorUpdate,
+)
 from soko.catalog.importer import ImportReport, import_file
 from soko.catalog.ingest_queue import Claim, ClaimedRows, IngestQueue
 from soko.catalog.products import Catalog, ImportResult, utcnow
@@ -24,6 +30,8 @@ __all__ = [
     "Claim",
     "ClaimedRows",
     "HydrateCandidate",
+    "HydrateFailure",
+    "HydrateFailures",
     "HydrateQueue",
     "ImportReport",
     "ImportResult",
