@@ -22,7 +22,15 @@ from soko.app.reconcile import ReconcileReport, reconcile
 from soko.app.reindex import ReindexResult, reindex
 from soko.app.search import SearchService
 from soko.app.sync import SyncStatus, SyncWorker, follow
-from soko.catalog import Catalog, ImportReport, IngestQueue, SpaceRecord, import_file
+from soko.catalog import (
+    Catalog,
+    HydrateFailures,
+    HydrateQueue,
+    ImportReport,
+    IngestQueue,
+    SpaceRecord,
+    import_file,
+)
 from soko.config import Settings
 from soko.embedding import DIM, Embedder, VectorSpace, load_embedder, read_image_file
 from soko.embedding.base import FloatMatrix
@@ -240,8 +248,10 @@ class Soko:
         except SokoError as exc:
             milvus = exc
         counts: Any
+        failures: HydrateFailures | None = None
         try:
             counts = self.catalog.counts()
+            failures = HydrateQueue(self.catalog).failures()
         except SokoError as exc:
             counts = exc
         space: str | SokoError | None = None
@@ -251,7 +261,7 @@ class Soko:
                 space = self.space.id
             except SokoError as exc:
                 space = exc
-        return Health(self.settings.collection_name, milvus, counts, space, sync)
+        return Health(self.settings.collection_name, milvus, counts, space, sync, failures)
 
     def _inspector(self) -> VectorStore:
         """A connection for stats, whatever space the collection holds."""
