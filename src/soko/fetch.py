@@ -3,7 +3,10 @@
 `SafeFetcher.fetch(url)` returns the bytes of an image, or raises `ImageFetchError`
 (`BlockedAddress` for a refused address). What it guarantees:
 
-- only http and https; no proxies from the environment;
+- the URL rules of `url_refusal` (also what `ProductCreate` validates at import and at the
+  API): only http and https, a host, no credentials, IPv4 literals only as a.b.c.d (never
+  the decimal, hex, octal or shortened forms resolvers accept), never a literal address
+  refused whatever the settings; no proxies from the environment;
 - every connection's host is resolved and *every* resolved address checked before
   connecting, and the connection goes to a checked address (so DNS cannot change its
   answer between the check and the connect). Loopback, private, link-local, multicast,
@@ -14,13 +17,19 @@
   byte at a time cannot hold a worker);
 - at most `max_image_bytes`, refused from Content-Length or cut off while streaming;
 - the Content-Type must be an image type and the first bytes must be an image signature;
-- 5xx, 429, timeouts and connection failures are retried with exponential backoff.
+- 5xx, 429, timeouts and connection failures are retried with exponential backoff;
+- no message or log line repeats the credentials of a URL (`soko.logs.redact`).
+
+A `BlockedAddress` is a refusal by these rules: permanent for that URL (hydrate does not
+retry it until the product changes). Other `ImageFetchError`s say whether an immediate
+retry may help (`retriable`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 import time
@@ -33,6 +42,7 @@ import httpx
 
 from soko.config import Settings
 from soko.errors import BlockedAddress, ImageFetchError
+from soko.logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +220,7 @@ class SafeFetcher:
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": USER_AGENT, "Accept": "image/*"},
+            event_hooks={"response": [_check_redirect]},
         )
 
     def close(self) -> None:
@@ -230,7 +241,7 @@ class SafeFetcher:
             except ImageFetchError as exc:
                 if not exc.retriable or attempt == self.attempts:
                     raise
-                log.info("fetching %s failed (attempt %d), retrying: %s", url, attempt, exc)
+                log.info("fetching %s failed (attempt %d), retrying: %s", redact(url), attempt, exc)
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
@@ -240,22 +251,31 @@ class SafeFetcher:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             check_url(current)
+            shown = redact(current)
             try:
                 with self._client.stream("GET", current) as response:
                     if response.is_redirect:
                         location = response.headers.get("location")
                         if not location:
-                            raise ImageFetchError(f"{current}: redirect without a Location")
+                            raise ImageFetchError(f"{shown}: redirect without a Location")
                         current = urljoin(current, location)
                         continue
-                    return self._read(current, response, deadline)
+                    return self._read(shown, response, deadline)
             except httpx.TimeoutException as exc:
-                raise ImageFetchError(f"{current}: timed out ({exc})", retriable=True) from None
+                raise ImageFetchError(
+                    redact(f"{shown}: timed out ({exc})"), retriable=True
+                ) from None
             except httpx.TransportError as exc:
                 raise ImageFetchError(
-                    f"{current}: {exc or type(exc).__name__}", retriable=True
+                    redact(f"{shown}: {exc or type(exc).__name__}"), retriable=True
                 ) from None
-        raise ImageFetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+            except httpx.InvalidURL as exc:
+                # url_refusal accepts only what httpx parses; kept so that a gap between the
+                # two is one product's refusal, never an uncaught error.
+                raise BlockedAddress(redact(f"refused to fetch {shown}: {exc}")) from None
+            except httpx.HTTPError as exc:
+                raise ImageFetchError(redact(f"{shown}: {exc or type(exc).__name__}")) from None
+        raise ImageFetchError(f"{redact(url)}: more than {MAX_REDIRECTS} redirects")
 
     def _read(self, url: str, response: httpx.Response, deadline: float) -> bytes:
         if response.status_code != 200:
@@ -281,11 +301,82 @@ class SafeFetcher:
         return bytes(body)
 
 
+#: A host whose last label is a number (digits, or 0x and hex digits) is an IPv4 address to
+#: URL parsers and resolvers (WHATWG URL, inet_aton), whatever its other labels look like.
+_NUMERIC_LABEL = re.compile(r"(?:[0-9]+|0[xX][0-9A-Fa-f]*)")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def url_refusal(url: str) -> str | None:
+    """Why the image URL `url` is refused whatever the settings, or None if it may be tried.
+
+    The one set of URL rules: `ProductCreate` validates `image_url` with it (so `soko import`
+    and the API refuse such URLs up front) and `SafeFetcher` checks every URL and redirect
+    target with it. Addresses a host name resolves to, and private or loopback literals
+    (allowed by SOKO_ALLOW_PRIVATE_URLS), are checked when fetching.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme.lower() not in {"http", "https"}:
+        return "must be an http:// or https:// URL"
+    if "@" in parts.netloc:
+        return "must not contain credentials (user:password@)"
+    host = parts.hostname
+    if not host:
+        return "must be an http:// or https:// URL with a host"
+    if port == 0:
+        return "has port 0"
+    literal: IPAddress | None = None
+    if parts.netloc.startswith("["):
+        try:
+            literal = ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"host [{host}] is not an IPv6 address"
+    else:
+        labels = host.removesuffix(".").split(".")
+        if _NUMERIC_LABEL.fullmatch(labels[-1]):
+            try:
+                literal = ipaddress.IPv4Address(host)
+            except ValueError:
+                return (
+                    f"host {host} is not an IPv4 address written a.b.c.d (decimal, no leading "
+                    "zeros); the decimal, hex, octal and shortened forms are refused"
+                )
+        else:
+            try:
+                ascii_host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                return f"host {host!r} is not a valid host name"
+            if len(ascii_host) > 253 or not all(
+                _HOST_LABEL.fullmatch(label) for label in ascii_host.removesuffix(".").split(".")
+            ):
+                return f"host {host!r} is not a valid host name"
+    if literal is not None:
+        # Refused even where SOKO_ALLOW_PRIVATE_URLS allows private and loopback addresses.
+        why = refusal(literal, allow_private=True)
+        if why:
+            return f"host {host} is {why}"
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"is not a valid URL ({redact(str(exc))})"
+    return None
+
+
+def _check_redirect(response: httpx.Response) -> None:
+    """A redirect's target, checked before httpx parses it: httpx builds the next request
+    even without following it, and a Location it cannot parse would be a retriable protocol
+    error instead of the refusal it is."""
+    location = response.headers.get("location")
+    if response.is_redirect and location:
+        check_url(urljoin(str(response.request.url), location))
+
+
 def check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"}:
-        raise BlockedAddress(f"refused to fetch {url}: only http and https are fetched")
-    if not parts.hostname:
-        raise ImageFetchError(f"{url}: no host")
-    if parts.username or parts.password:
-        raise BlockedAddress(f"refused to fetch {url}: credentials in the URL")
+    """Raise `BlockedAddress` (credentials redacted) if `url_refusal` refuses `url`."""
+    why = url_refusal(url)
+    if why:
+        raise BlockedAddress(f"refused to fetch {redact(url)}: {why}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
@@ -14,6 +15,30 @@ _NOISY = ("httpx", "httpcore", "urllib3", "PIL", "grpc", "multipart")
 #: probes a method Lite lacks (AllocTimestamp, on every create_collection).
 _TRANSLATED = ("pymilvus", "milvus_lite", "grpc._server")
 _configured_level = "WARNING"
+
+
+#: `scheme://user:password@`: everything between `//` and the authority's last `@`.
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of every URL in it replaced by `***`.
+
+    Seller image URLs may carry `user:password@`; no error message, stored error or log
+    line repeats them.
+    """
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+class Redacting(logging.Formatter):
+    """Wraps a formatter: every formatted line (tracebacks included) goes through `redact`."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,7 +61,8 @@ TEXT_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 def configure_logging(level: str = "WARNING", fmt: str = "text") -> None:
     """Set up the root logger once per process (CLI entry point or app factory)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    inner = JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(Redacting(inner))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

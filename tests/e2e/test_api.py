@@ -565,3 +565,91 @@ def test_writes_are_refused_when_no_key_is_configured(tmp_path: Path) -> None:
         response = httpx.post(f"{url}/api/products", json=NEW, headers=AUTH)
         assert response.status_code == 403
         assert "SOKO_API_KEY" in response.json()["error"]
+
+
+def test_image_urls_the_fetcher_would_refuse_are_422_naming_the_field(
+    client: httpx.Client,
+) -> None:
+    for url in ("http://0177.0.0.1/x.jpg", "http://0x7f.1/x.jpg", "http://u:hunter2@a.example/x"):
+        created = client.post(
+            "/api/products", json={**NEW, "product_id": 5004, "image_url": url}, headers=AUTH
+        )
+        assert created.status_code == 422, created.text
+        assert created.json()["error"].startswith("image_url: ")
+        assert "hunter2" not in created.text
+        patched = client.patch("/api/products/4", json={"image_url": url}, headers=AUTH)
+        assert patched.status_code == 422
+        assert patched.json()["error"].startswith("image_url: ")
+    assert client.get("/api/products/5004").status_code == 404
+
+
+def test_health_lists_failing_products_without_degrading(client: httpx.Client) -> None:
+    # The server does not allow private URLs: a loopback image is refused when fetched.
+    body = {**NEW, "product_id": 5003, "image_url": "http://127.0.0.1:9/kikapu.jpg"}
+    assert client.post("/api/products", json=body, headers=AUTH).status_code == 201
+
+    def listed() -> bool:
+        report = client.get("/health").json()["failing_products"]
+        return any(e["product_id"] == 5003 for e in report["examples"])
+
+    wait_for(listed)
+    health = client.get("/health")
+    assert health.status_code == 200
+    report = health.json()
+    assert report["status"] == "ok"
+    assert report["failing_products"]["count"] >= 1
+    example = next(e for e in report["failing_products"]["examples"] if e["product_id"] == 5003)
+    assert "loopback" in example["error"]
+    assert example["next_attempt_at"] is None  # final until the product changes
+    # Still searchable by its text.
+    wait_for(lambda: client.get("/api/products/similar/5003?threshold=0").status_code == 200)
+    assert client.delete("/api/products/5003", headers=AUTH).status_code == 204
+
+
+def test_health_is_503_while_the_sync_loop_fails(tmp_path: Path) -> None:
+    from factories import seed_catalog
+    from soko.catalog import Catalog, ProductCreate
+
+    database_url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    with Catalog.connect(database_url) as catalog:
+        # Vectors of another vector space: every hydrate round fails (EmbedderMismatch).
+        seed_catalog(catalog, [1])
+        catalog.import_products(
+            [ProductCreate(product_id=2, name="Kanga", category="c", price=1, seller_id=1)]
+        )
+    port = free_port()
+    env = {
+        **os.environ,
+        "MILVUS_ADDRESS": str(tmp_path / "milvus.db"),
+        "DATABASE_URL": database_url,
+        "SOKO_DATA_DIR": str(tmp_path),
+        "SOKO_EMBEDDER": "effnet-minilm",
+        "SOKO_PORT": str(port),
+        "SOKO_INGEST_POLL": "0.5",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "soko", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def failing() -> bool:
+            try:
+                body = httpx.get(f"{url}/health", timeout=5).json()
+            except (httpx.TransportError, ValueError):
+                return False
+            return bool(body.get("sync", {}).get("state") == "failing")
+
+        wait_for(failing, timeout=120)
+        health = httpx.get(f"{url}/health", timeout=5)
+        assert health.status_code == 503
+        body = health.json()
+        assert body["status"] == "degraded"
+        assert body["sync"]["failing"] is True
+        assert "soko reindex" in body["sync"]["last_error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -4,6 +4,7 @@ from disk."""
 from __future__ import annotations
 
 import io
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,3 +224,119 @@ def test_vectors_of_another_embedder_are_refused(catalog: Catalog, hydrator: Hyd
     catalog.import_products([product(2)])
     with pytest.raises(EmbedderMismatch, match="soko reindex"):
         hydrator.run(now=NOW)
+
+
+# --- a failure belongs to its product ---------------------------------------------------------
+def written_before_the_url_rules(settings: Settings, pid: int, **columns: str) -> None:
+    """Set columns of a stored row straight in the SQLite file: a row imported before the
+    rules that would refuse it today (or written by another tool)."""
+    path = settings.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(f"UPDATE products SET {assignments} WHERE id = ?", [*columns.values(), pid])
+
+
+def test_a_url_the_http_client_cannot_parse_fails_only_its_product(
+    server: ImageServer, catalog: Catalog, hydrator: Hydrator, settings: Settings
+) -> None:
+    catalog.import_products(
+        [
+            # Accepted (the image server), then redirected to an octal IPv4 form.
+            product(1, image_url=f"{server.base}/to?url=http://0177.0.0.1/x.jpg"),
+            product(2, image_url=f"{server.base}/red.png"),
+            product(3),
+            product(4, image_url=f"{server.base}/red.png"),
+        ]
+    )
+    written_before_the_url_rules(settings, 4, image_url="http://0177.0.0.1/x.jpg")
+    stats = hydrator.run(now=NOW)
+    assert (stats.stored, stats.images, stats.image_failures) == (4, 1, 2)
+    for pid in (1, 4):
+        failed = catalog.get(pid)
+        assert "refused to fetch http://0177.0.0.1/x.jpg" in (failed.hydrate_error or "")
+        assert "a.b.c.d" in (failed.hydrate_error or "")
+        assert failed.has_vector  # text only: still searchable
+    assert catalog.vectors(2).image is not None
+    assert IngestQueue(catalog).pending_count() == 4
+
+
+def test_refused_urls_are_final_and_transient_failures_back_off(
+    server: ImageServer, catalog: Catalog, hydrator: Hydrator
+) -> None:
+    catalog.import_products(
+        [
+            product(1, image_url=f"{server.base}/to?url=http://169.254.169.254/latest/meta-data/"),
+            product(2, image_url=f"{server.base}/flaky/1000"),  # 503 every time
+        ]
+    )
+    stats = hydrator.run(now=NOW)
+    assert stats.image_failures == 2
+    refused, flaky = catalog.get(1), catalog.get(2)
+    assert "cloud metadata" in (refused.hydrate_error or "")
+    assert (refused.hydrate_attempts, refused.next_hydrate_at) == (1, None)  # final
+    assert "HTTP 503" in (flaky.hydrate_error or "")
+    assert flaky.next_hydrate_at == NOW + timedelta(minutes=5)
+
+    # Only the transient failure is tried again, even long after (a refresh included).
+    much_later = NOW + timedelta(hours=hydrator.settings.hydrate_max_age_hours, days=3)
+    assert hydrator.due_count(NOW + timedelta(minutes=6)) == 1
+    assert hydrator.due_count(much_later) == 1
+    assert hydrator.run(now=much_later).products == 1
+    assert catalog.get(1).hydrate_attempts == 1
+    assert catalog.get(2).hydrate_attempts == 2
+
+    # A change of the product is tried at once, and a working image clears the error.
+    catalog.update(1, ProductUpdate(image_url=f"{server.base}/red.png"))
+    assert hydrator.run(now=much_later).images == 1
+    fixed = catalog.get(1)
+    assert (fixed.hydrate_error, fixed.hydrate_attempts) == (None, 0)
+    assert catalog.vectors(1).image is not None
+
+
+def test_credentials_in_an_image_url_are_never_stored(
+    server: ImageServer, catalog: Catalog, hydrator: Hydrator, settings: Settings
+) -> None:
+    catalog.import_products(
+        [
+            product(1, image_url=f"{server.base}/to?url=http://seller:hunter2@10.0.0.7/x.jpg"),
+            product(2, image_url=f"{server.base}/red.png"),
+        ]
+    )
+    written_before_the_url_rules(
+        settings, 2, image_url=f"http://seller:hunter2@127.0.0.1:{server.server_address[1]}/x"
+    )
+    stats = hydrator.run(now=NOW)
+    assert stats.image_failures == 2
+    for pid in (1, 2):
+        error = catalog.get(pid).hydrate_error or ""
+        assert "credentials" in error
+        assert "hunter2" not in error
+        assert "seller" not in error
+        assert "hunter2" not in stats.errors[pid]
+    assert "http://***@10.0.0.7/x.jpg" in (catalog.get(1).hydrate_error or "")
+
+
+def test_a_product_with_nothing_to_embed_fails_alone(
+    server: ImageServer, catalog: Catalog, hydrator: Hydrator, settings: Settings
+) -> None:
+    # effnet-minilm gives every non-blank text a vector ("!!!" included) and validation
+    # refuses blank names, so only a row written around validation has no text at all.
+    assert float(np.linalg.norm(hydrator.embedder.encode_texts(["!!!"]))) > 0.99
+    catalog.import_products(
+        [product(1), product(2, image_url=f"{server.base}/red.png"), product(3)]
+    )
+    written_before_the_url_rules(settings, 1, name="   ", description="")
+    stats = hydrator.run(now=NOW)
+    assert (stats.products, stats.stored, stats.not_embedded) == (3, 2, 1)
+    empty = catalog.get(1)
+    assert "nothing to embed" in (empty.hydrate_error or "")
+    assert (empty.has_vector, empty.next_hydrate_at) == (False, None)
+    assert catalog.vectors(1).hybrid is None
+    assert IngestQueue(catalog).pending_count() == 2  # the others go on to Milvus
+    # Not picked again on every pass; picked as soon as it changes.
+    assert hydrator.due_count(NOW + timedelta(days=31)) == 2  # 2 and 3, stale by then
+    assert hydrator.run(now=NOW).products == 0
+    catalog.update(1, ProductUpdate(name="Kikapu"))
+    assert hydrator.run(now=NOW).stored == 1
+    fixed = catalog.get(1)
+    assert (fixed.hydrate_error, fixed.has_vector) == (None, True)

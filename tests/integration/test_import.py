@@ -241,3 +241,25 @@ def test_the_import_command_lists_image_paths_outside_the_root(tmp_path: Path) -
     )  # fmt: skip
     assert narrow.returncode == 1
     assert "rejected line 2" not in narrow.stdout
+
+
+def test_image_urls_the_fetcher_would_refuse_are_bad_rows(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    path = write(
+        tmp_path / "urls.csv",
+        "product_id,name,category,price,seller_id,image_url\n"
+        "1,Kanga,fabrics,5,1,http://0177.0.0.1/x.jpg\n"
+        "2,Kanga,fabrics,5,1,http://2130706433/x.jpg\n"
+        "3,Kanga,fabrics,5,1,http://seller:hunter2@img.example/x.jpg\n"
+        "4,Kanga,fabrics,5,1,https://img.example/x.jpg\n",
+    )
+    result = run_soko("import", str(path), env=env)
+    assert result.returncode == 1, result.stderr
+    assert "rejected line 2: image_url: host 0177.0.0.1 is not an IPv4 address written a.b.c.d" in (
+        result.stdout
+    )
+    assert "rejected line 3: image_url: host 2130706433" in result.stdout
+    assert "rejected line 4: image_url: must not contain credentials" in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "4 rows: 1 new" in result.stdout
+    assert "Traceback" not in result.stderr

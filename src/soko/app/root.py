@@ -24,6 +24,8 @@ from soko.app.search import SearchService
 from soko.app.sync import SyncStatus, SyncWorker, follow
 from soko.catalog import (
     Catalog,
+    HydrateFailures,
+    HydrateQueue,
     ImportReport,
     IngestQueue,
     MediaRoots,
@@ -258,8 +260,10 @@ class Soko:
         except SokoError as exc:
             milvus = exc
         counts: Any
+        failures: HydrateFailures | None = None
         try:
             counts = self.catalog.counts()
+            failures = HydrateQueue(self.catalog).failures()
         except SokoError as exc:
             counts = exc
         space: str | SokoError | None = None
@@ -269,7 +273,7 @@ class Soko:
                 space = self.space.id
             except SokoError as exc:
                 space = exc
-        return Health(self.settings.collection_name, milvus, counts, space, sync)
+        return Health(self.settings.collection_name, milvus, counts, space, sync, failures)
 
     def _inspector(self) -> VectorStore:
         """A connection for stats, whatever space the collection holds."""

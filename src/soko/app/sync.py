@@ -36,6 +36,11 @@ class SyncStatus:
     last_error: str | None = None
     last_error_at: datetime | None = None
 
+    @property
+    def failing(self) -> bool:
+        """The last round failed: nothing is embedded or written until one succeeds."""
+        return self.state in {"failing", "retrying"}
+
 
 def follow(
     round_: Callable[[], None],

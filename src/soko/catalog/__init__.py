@@ -11,7 +11,13 @@
 """
 
 from soko.catalog.database import create_catalog_engine, migrate
-from soko.catalog.hydrate_queue import HydrateCandidate, HydrateQueue, VectorUpdate
+from soko.catalog.hydrate_queue import (
+    HydrateCandidate,
+    HydrateFailure,
+    HydrateFailures,
+    HydrateQueue,
+    VectorUpdate,
+)
 from soko.catalog.importer import ImportReport, import_file
 from soko.catalog.ingest_queue import Claim, ClaimedRows, IngestQueue
 from soko.catalog.media import MediaRoots, servable
@@ -26,6 +32,8 @@ __all__ = [
     "Claim",
     "ClaimedRows",
     "HydrateCandidate",
+    "HydrateFailure",
+    "HydrateFailures",
     "HydrateQueue",
     "ImportReport",
     "ImportResult",

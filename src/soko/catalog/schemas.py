@@ -1,7 +1,9 @@
 """What goes into and comes out of the catalog: `ProductCreate`, `ProductUpdate`, `Product`.
 
 The same validation serves `soko import` and the HTTP API, so a row the importer accepts
-is one the API would accept too. Categories are limited to 64 UTF-8 bytes because that is
+is one the API would accept too. Image URLs follow the fetcher's own rules
+(`soko.fetch.url_refusal`), so a URL accepted here is never one the fetcher cannot even
+try. Categories are limited to 64 UTF-8 bytes because that is
 the Milvus field's size: cutting them would silently merge categories.
 """
 
@@ -11,11 +13,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from soko.catalog.models import DESCRIPTION_MAX_CHARS, IMAGE_SOURCE_MAX_CHARS, NAME_MAX_CHARS
+from soko.fetch import url_refusal
+from soko.logs import redact
 from soko.products import CATEGORY_MAX_BYTES, INT64_MAX
 
 ProductId = Annotated[int, Field(ge=1, le=INT64_MAX)]
@@ -64,9 +67,9 @@ def _image_url(value: str | None) -> str | None:
     value = value.strip()
     if len(value) > IMAGE_SOURCE_MAX_CHARS:
         raise ValueError(f"must be at most {IMAGE_SOURCE_MAX_CHARS} characters")
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
+    why = url_refusal(value)
+    if why:
+        raise ValueError(why)
     return value
 
 
@@ -165,6 +168,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         loc = ".".join(str(part) for part in error.get("loc", ()))
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         got = error.get("input")
+        if isinstance(got, str):
+            got = redact(got)
         shown = f" (got {got!r})" if isinstance(got, str | int | float) and loc else ""
         if len(shown) > 80:
             shown = shown[:77] + "...)"

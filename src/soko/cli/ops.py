@@ -19,17 +19,22 @@ from soko.errors import SokoError
 def health(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Check Milvus: vector count, collection, index and status. Exit 3 if unreachable."""
+    """Check Milvus: vector count, collection, index and status; list failing products. Exit 3
+    if Milvus is unreachable."""
     with application() as soko:
         report = soko.health()
     stats = report.milvus
     if isinstance(stats, SokoError):
         raise stats
     space = report.space
+    failures = report.failures
     if as_json:
         if isinstance(space, SokoError):
             raise space
-        out.print_json(json.dumps({**asdict(stats), "running_embedder": space}))
+        body = {**asdict(stats), "running_embedder": space}
+        if failures is not None:
+            body["failing_products"] = asdict(failures)
+        out.print_json(json.dumps(body, default=str))
         return
     out.print(f"status: {stats.status}")
     out.print(f"collection: {stats.collection}")
@@ -41,6 +46,15 @@ def health(
             f"{stats.pending_index_rows} pending)"
         )
     out.print(f"collection embedder: {stats.embedder or '-'}")
+    if failures is not None:
+        out.print(f"failing products: {failures.count}")
+        for failure in failures.examples:
+            when = (
+                f"retry at {failure.next_attempt_at:%Y-%m-%d %H:%M}"
+                if failure.next_attempt_at
+                else "final until it changes"
+            )
+            out.print(f"  product {failure.product_id}: {failure.error} ({when})", markup=False)
     if isinstance(space, SokoError):
         out.print(f"embedder: unavailable ({space})")
         raise typer.Exit(1)

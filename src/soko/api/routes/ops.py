@@ -19,7 +19,8 @@ router = APIRouter(route_class=StrictRoute, tags=["operations"])
 
 @router.get("/health")
 def health(state: StateDep) -> JSONResponse:
-    """Milvus row count, collection, status, catalog counts and embedder; 503 when degraded."""
+    """Milvus row count, collection, status, catalog counts, embedder, sync and failing
+    products; 503 when degraded (a part unavailable, or the sync loop failing)."""
     report = state.soko.health(sync=state.sync)
     body: dict[str, Any] = {
         "status": "ok" if report.ok else "degraded",
@@ -35,8 +36,10 @@ def health(state: StateDep) -> JSONResponse:
         body["catalog"] = {"status": "unavailable", "error": str(report.catalog)}
     else:
         body["catalog"] = asdict(report.catalog)
+    if report.failures is not None:
+        body["failing_products"] = jsonable_encoder(asdict(report.failures))
     if report.sync is not None:
-        body["sync"] = jsonable_encoder(asdict(report.sync))
+        body["sync"] = jsonable_encoder({**asdict(report.sync), "failing": report.sync.failing})
     return JSONResponse(body, status_code=200 if report.ok else 503)
 
 
