@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     milvus_username: str | None = Field(None, validation_alias=_env("MILVUS_USERNAME"))
     milvus_password: SecretStr | None = Field(None, validation_alias=_env("MILVUS_PASSWORD"))
     milvus_timeout_ms: PositiveInt = Field(30_000, validation_alias=_env("MILVUS_TIMEOUT"))
+    milvus_probe_interval_ms: int = Field(
+        1000, ge=50, le=60_000, validation_alias=_env("MILVUS_PROBE_INTERVAL")
+    )
     milvus_db_name: str = Field("", validation_alias=_env("MILVUS_DB_NAME"))
     collection_name: str = Field(
         "product_embeddings", validation_alias=_env("SOKO_COLLECTION", "MILVUS_COLLECTION")
@@ -182,6 +185,12 @@ class Settings(BaseSettings):
     @property
     def milvus_timeout_s(self) -> float:
         return self.milvus_timeout_ms / 1000.0
+
+    @property
+    def milvus_probe_s(self) -> float:
+        """While Milvus is down: how often a call may check whether it is back, and that
+        check's timeout (never longer than MILVUS_TIMEOUT)."""
+        return min(self.milvus_probe_interval_ms, self.milvus_timeout_ms) / 1000.0
 
     @property
     def model_cache(self) -> Path:

@@ -34,6 +34,8 @@ class SokoError(Exception):
     """Base class of every error Soko raises on purpose."""
 
     retriable: bool = False
+    #: For retriable errors: when trying again may help (the API's `Retry-After`), or None.
+    retry_after_s: float | None = None
 
 
 class ConfigError(SokoError):
@@ -61,9 +63,11 @@ class VectorStoreError(SokoError):
 
 
 class VectorStoreUnavailable(VectorStoreError):
-    """Milvus could not be reached, or did not answer in time."""
+    """Milvus could not be reached, did not answer in time, or is not ready (e.g. its
+    collection is still loading after a restart)."""
 
     retriable = True
+    retry_after_s: float | None = 1.0
 
 
 class VectorStoreLocked(VectorStoreError):

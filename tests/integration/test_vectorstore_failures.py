@@ -106,3 +106,35 @@ def test_a_hung_server_times_out_then_recovers(
         store.drop()
         for opened in (store, impatient, patient):
             opened.close()
+
+
+@pytest.mark.milvus_server
+def test_a_collection_not_loaded_is_unavailable_and_is_loaded_again(
+    milvus_server: LocalMilvusServer,
+) -> None:
+    """After a restart Milvus may answer "collection not loaded": a transient state (503 +
+    Retry-After in the API), and the store loads the collection again by itself."""
+    settings = load_settings(
+        milvus_address=milvus_server.address, collection_name="t_unloaded", nlist=16
+    )
+    store = VectorStore.connect(settings, "e")
+    vectors = unit_vectors(10)
+    store.upsert(product_batch(np.arange(10), vectors))
+    try:
+        with VectorStore.open_existing(settings) as other:
+            other.release()
+        with pytest.raises(VectorStoreUnavailable, match="not loaded") as info:
+            store.search(vectors[0], limit=3)
+        assert info.value.retry_after_s is not None
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                hits = store.search(vectors[0], limit=3)[0]
+                break
+            except VectorStoreUnavailable:
+                assert time.monotonic() < deadline, "the collection was not loaded again"
+                time.sleep(0.2)
+        assert hits[0].product_id == 0
+    finally:
+        store.drop()
+        store.close()

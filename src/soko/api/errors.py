@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -58,8 +59,13 @@ def status_for(exc: SokoError) -> int:
     return next(code for cls, code in STATUS_CODES if isinstance(exc, cls))
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error_response(
+    status: int, message: str, *, retry_after_s: float | None = None
+) -> JSONResponse:
+    headers = None
+    if retry_after_s is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))}
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -87,7 +93,9 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
             return error_response(404, "Product not found")
         if status >= 500:
             log.warning("%s %s failed: %s", request.method, request.url.path, exc)
-        return error_response(status, str(exc))
+        # A transient outage (503) says when to come back; Milvus's comes from its breaker.
+        retry_after = exc.retry_after_s if status == 503 and exc.retriable else None
+        return error_response(status, str(exc), retry_after_s=retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -78,30 +78,50 @@ def index_rebuild(
     out.print(f"index rebuilt: {info.get('index_type')} {info['params']}")
 
 
+#: Milvus's own default port: an API configured with MILVUS_ADDRESS=host:19530 finds the
+#: server again after it restarts.
+MILVUS_DEFAULT_PORT = 19530
+
+
 @app.command("milvus-server")
 def milvus_server(
     data: Annotated[Path, typer.Option(help="Data folder of the server.")] = Path(
         "./data/milvus-server"
     ),
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="gRPC port (the same at every start).")
+    ] = MILVUS_DEFAULT_PORT,
 ) -> None:
-    """Run a local Milvus standalone server (PyPI `milvus`) in the foreground until Ctrl+C."""
+    """Run a local Milvus standalone server (PyPI `milvus`) in the foreground until Ctrl+C.
+
+    Exits with status 1 if Milvus itself dies, so that a supervisor restarts it (on the same
+    port and data).
+    """
     from soko.vectorstore import LocalMilvusServer
 
     settings_from_env()
-    server = LocalMilvusServer(data)
+    server = LocalMilvusServer(data, port=port)
     with out.status("starting milvus server..."):
         server.start()
     out.print(f"Milvus server pid {server.pid} ready: MILVUS_ADDRESS={server.address}")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    died: int | None = None
     try:
-        while not stopped.wait(1.0):
-            if server.pid is None:
+        while not stopped.wait(0.5):
+            died = server.exit_code()
+            if died is not None:
                 break
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
+    if died is not None:
+        typer.echo(
+            f"error: the Milvus server exited (status {died}); see {server.data_dir / 'logs'}",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -19,7 +19,7 @@ from pymilvus import MilvusClient
 
 from soko.config import Settings
 from soko.errors import SokoError, VectorStoreLocked
-from soko.vectorstore.errors import call_with_retry
+from soko.vectorstore.errors import call_with_retry, fail_fast_on_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,17 @@ log = logging.getLogger(__name__)
 SERVER_FLUSH_ROWS = 50_000
 #: Milvus < 2.3.10 files upserted rows under the wrong partition (milvus-io/milvus#30607).
 FIRST_SAFE_UPSERT = (2, 3, 10)
+#: One connection attempt's timeout: pymilvus also waits this long whenever it re-checks an
+#: idle connection (holding its process-wide lock), so it must stay short; attempts repeat
+#: until MILVUS_TIMEOUT.
+CONNECT_ATTEMPT_S = 5.0
+#: gRPC's reconnect backoff grows to 120 s by default: after a minute-long outage a channel
+#: would wait that long before trying again. Capped, a channel is back within ~1 s of Milvus.
+GRPC_OPTIONS = {
+    "grpc.initial_reconnect_backoff_ms": 200,
+    "grpc.min_reconnect_backoff_ms": 200,
+    "grpc.max_reconnect_backoff_ms": 1000,
+}
 
 
 class Backend:
@@ -66,13 +77,18 @@ class Backend:
         password = settings.milvus_password.get_secret_value() if settings.milvus_password else ""
 
         def connect(timeout: float) -> MilvusClient:
-            return MilvusClient(
+            client = MilvusClient(
                 uri=self.uri,
                 user=settings.milvus_username or "",
                 password=password,
                 db_name=settings.milvus_db_name,
-                timeout=timeout,
+                timeout=min(timeout, CONNECT_ATTEMPT_S),
+                grpc_options=GRPC_OPTIONS,
             )
+            # pymilvus shares one handler per address; its RPC-error hook is where it
+            # would rebuild the channel under a process-wide lock (errors.py says why not).
+            client._get_connection()._on_rpc_error = fail_fast_on_unavailable
+            return client
 
         return call_with_retry("connect", connect, timeout_s=settings.milvus_timeout_s)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import json
 import logging
 import os
 import platform
@@ -80,9 +81,14 @@ _GC_KEYS = frozenset({"interval", "dropTolerance"})
 
 
 def configure_milvus_yaml(
-    text: str, etcd_client_port: int, etcd_yaml: Path, gc_after_s: int | None
+    text: str,
+    etcd_client_port: int,
+    etcd_yaml: Path,
+    gc_after_s: int | None,
+    session_ttl_s: int | None = None,
 ) -> str:
-    """The package's milvus.yaml pointed at our embedded etcd, with `gc_after_s` if given."""
+    """The package's milvus.yaml pointed at our embedded etcd, with `gc_after_s` and
+    `session_ttl_s` (common.session.ttl) if given."""
     lines = []
     section = subsection = ""
     for line in text.splitlines():
@@ -96,6 +102,9 @@ def configure_milvus_yaml(
             key = line.split(":")[0].strip()
             if key in _GC_KEYS:
                 line = f"    {key}: {gc_after_s}"
+        in_session = (section, subsection) == ("common:", "session:")
+        if session_ttl_s is not None and in_session and line.split(":")[0].strip() == "ttl":
+            line = f"    ttl: {session_ttl_s}"
         lines.append(line)
         if line == "etcd:":
             lines.append(f"  config:\n    path: {etcd_yaml}")
@@ -103,17 +112,31 @@ def configure_milvus_yaml(
 
 
 class LocalMilvusServer:
-    """One Milvus standalone process, its data under `data_dir`, listening on a free port."""
+    """One Milvus standalone process, its data under `data_dir`, on `port` (else a free one).
+
+    `start()` again after the process died (or `stop()`) restarts it on the same data and
+    the same port, so clients configured with its address find it again.
+    """
 
     def __init__(
-        self, data_dir: Path, *, startup_timeout_s: float = 180.0, gc_after_s: int | None = None
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        startup_timeout_s: float = 180.0,
+        gc_after_s: int | None = None,
+        session_ttl_s: int | None = None,
     ) -> None:
         """`gc_after_s`: delete the files of compacted-away or dropped segments after this
-        many seconds instead of Milvus's 1-3 hours (benchmarks measuring disk use)."""
+        many seconds instead of Milvus's 1-3 hours (benchmarks measuring disk use).
+        `session_ttl_s`: Milvus's component session lease (30 s). After a SIGKILL a restart
+        waits for the dead process's leases to expire, about twice this (measured: 55 s at
+        30 s); the outage test shortens it."""
         self.data_dir = Path(data_dir).resolve()
         self.startup_timeout_s = startup_timeout_s
         self.gc_after_s = gc_after_s
-        self.port = 0
+        self.session_ttl_s = session_ttl_s
+        self.port = port or 0
         self.metrics_port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -129,14 +152,20 @@ class LocalMilvusServer:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    def exit_code(self) -> int | None:
+        """The process's exit status once it has exited (reaping it), else None."""
+        return self._proc.poll() if self._proc else None
+
     def start(self) -> LocalMilvusServer:
         ok, why = server_supported()
         if not ok:
             raise VectorStoreUnavailable(why)
+        self.stop()  # a previous process (perhaps killed): stopped and reaped first
         import milvus
 
         config = milvus.MilvusServerConfig(data_dir=str(self.data_dir))
-        self.port = free_port()
+        if not self.port:
+            self.port = free_port()
         config.set("proxy_port", self.port)
         for component in _COMPONENTS:
             config.set(f"{component}.ip", "127.0.0.1")
@@ -178,8 +207,15 @@ class LocalMilvusServer:
         return self
 
     def _write_etcd_config(self) -> None:
-        """Give the embedded etcd its own client and peer ports."""
-        client_port, peer_port = free_port(), free_port()
+        """Give the embedded etcd its own client and peer ports, the same at every start on
+        this data folder (its data records the peer address)."""
+        ports_file = self.data_dir / "soko-etcd-ports.json"
+        if ports_file.exists():
+            ports = json.loads(ports_file.read_text())
+            client_port, peer_port = int(ports["client"]), int(ports["peer"])
+        else:
+            client_port, peer_port = free_port(), free_port()
+            ports_file.write_text(json.dumps({"client": client_port, "peer": peer_port}))
         etcd_yaml = self.data_dir / "configs" / "embedEtcd.yaml"
         client = f"http://127.0.0.1:{client_port}"
         peer = f"http://127.0.0.1:{peer_port}"
@@ -195,7 +231,13 @@ class LocalMilvusServer:
         )
         milvus_yaml = self.data_dir / "configs" / "milvus.yaml"
         milvus_yaml.write_text(
-            configure_milvus_yaml(milvus_yaml.read_text(), client_port, etcd_yaml, self.gc_after_s)
+            configure_milvus_yaml(
+                milvus_yaml.read_text(),
+                client_port,
+                etcd_yaml,
+                self.gc_after_s,
+                self.session_ttl_s,
+            )
         )
 
     def _wait_healthy(self) -> None:

@@ -8,6 +8,7 @@ server is asked of the store's `Backend`, chosen once at connect.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -19,11 +20,12 @@ from pymilvus.exceptions import MilvusException
 
 from soko.config import IndexType, Settings
 from soko.embedding.space import DIM
-from soko.errors import InvalidInput, VectorStoreError
+from soko.errors import InvalidInput, VectorStoreError, VectorStoreUnavailable
 from soko.products import ProductBatch, ProductHit, ProductRecord
 from soko.vectorstore import schema as sch
 from soko.vectorstore.backends import Backend, backend_for
-from soko.vectorstore.errors import call_with_retry, translate
+from soko.vectorstore.breaker import BreakerStatus, CircuitBreaker
+from soko.vectorstore.errors import call_with_retry, is_not_loaded, translate
 from soko.vectorstore.filters import SearchFilters, id_list
 from soko.vectorstore.scores import distance_to_score, threshold_radius
 from soko.vectorstore.wire import write_request
@@ -95,13 +97,23 @@ def _hit(entity: dict[str, Any], product_id: int, distance: float) -> ProductHit
 class VectorStore:
     """The `product_embeddings` collection on one Milvus deployment."""
 
-    def __init__(self, backend: Backend, settings: Settings, spec: sch.CollectionSpec) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        spec: sch.CollectionSpec,
+        *,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self._backend = backend
         self._client = backend.connect()
         self._settings = settings
         self.spec = spec
         self._closed = False
         self._server_version: str | None = None
+        #: Shared with this store's clones: one view of whether Milvus is up.
+        self.breaker = breaker or CircuitBreaker(probe_interval_s=settings.milvus_probe_s)
+        self._reloading = threading.Lock()
 
     # --- connection ----------------------------------------------------------------------
     @classmethod
@@ -140,8 +152,57 @@ class VectorStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, what: str, fn: Any, *, retry: bool = True) -> Any:
-        return call_with_retry(what, fn, timeout_s=self._settings.milvus_timeout_s, retry=retry)
+    def _call(
+        self,
+        what: str,
+        fn: Any,
+        *,
+        retry: bool = True,
+        fail_fast: bool = False,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """One Milvus operation through the breaker. `fail_fast`: a read someone waits for
+        (a search, a lookup): while Milvus is down it fails at once instead of retrying."""
+        try:
+            return call_with_retry(
+                what,
+                fn,
+                timeout_s=timeout_s or self._settings.milvus_timeout_s,
+                retry=retry,
+                breaker=self.breaker,
+                probe=self._probe,
+                fail_fast=fail_fast,
+            )
+        except VectorStoreUnavailable as exc:
+            if exc.__cause__ is not None and is_not_loaded(exc.__cause__):
+                self._reload_in_background()
+            raise
+
+    def _probe(self) -> None:
+        """The breaker's check that Milvus answers again: one cheap call, a short timeout."""
+        self._client.get_server_version(timeout=self._settings.milvus_probe_s)
+
+    def _reload_in_background(self) -> None:
+        """Milvus answered "collection not loaded" (it restarted): load it again, once, off
+        the caller's thread; callers get 503 + Retry-After meanwhile."""
+        if self._closed or not self._reloading.acquire(blocking=False):
+            return
+
+        def reload() -> None:
+            try:
+                log.warning("collection %s is not loaded (Milvus restarted?): loading", self.name)
+                self.load()
+                log.warning("collection %s loaded again", self.name)
+            except VectorStoreError as exc:
+                log.warning("re-loading collection %s failed: %s", self.name, exc)
+            finally:
+                self._reloading.release()
+
+        threading.Thread(target=reload, name="soko-milvus-reload", daemon=True).start()
+
+    def milvus_status(self) -> BreakerStatus:
+        """Whether Milvus is known to be down, without asking it (for /health)."""
+        return self.breaker.status()
 
     @property
     def name(self) -> str:
@@ -164,7 +225,9 @@ class VectorStore:
     def exists(self) -> bool:
         return bool(
             self._call(
-                "has_collection", lambda t: self._client.has_collection(self.name, timeout=t)
+                "has_collection",
+                lambda t: self._client.has_collection(self.name, timeout=t),
+                fail_fast=True,
             )
         )
 
@@ -215,6 +278,7 @@ class VectorStore:
             self._call(
                 "describe_collection",
                 lambda t: self._client.describe_collection(self.name, timeout=t),
+                fail_fast=True,
             )
         )
 
@@ -228,6 +292,7 @@ class VectorStore:
             self._call(
                 "describe_index",
                 lambda t: self._client.describe_index(self.name, sch.VECTOR_FIELD, timeout=t),
+                fail_fast=True,
             )
             or {}
         )
@@ -335,7 +400,7 @@ class VectorStore:
 
     def clone(self) -> VectorStore:
         """Another store on the same collection over its own connection (another writer)."""
-        return VectorStore(self._backend, self._settings, self.spec)
+        return VectorStore(self._backend, self._settings, self.spec, breaker=self.breaker)
 
     def _upsert_is_safe(self) -> bool:
         if self._server_version is None:
@@ -381,6 +446,7 @@ class VectorStore:
                 timeout=t,
                 **_consistency(strong),
             ),
+            fail_fast=True,
         )
         return {int(r[sch.PRIMARY_KEY]): _record(r, r[sch.PRIMARY_KEY], with_vector) for r in rows}
 
@@ -390,6 +456,7 @@ class VectorStore:
             lambda t: self._client.query(
                 self.name, filter="", output_fields=["count(*)"], timeout=t, **_consistency(strong)
             ),
+            fail_fast=True,
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
@@ -457,6 +524,7 @@ class VectorStore:
                 search_params={"metric_type": sch.METRIC, "params": params},
                 timeout=t,
             ),
+            fail_fast=True,
         )
         results: list[list[ProductHit]] = []
         for hits in raw:
@@ -476,8 +544,15 @@ class VectorStore:
 
     # --- health --------------------------------------------------------------------------
     def stats(self) -> StoreStats:
+        # The first call has the probe's short timeout: health must not hang on a stalled
+        # Milvus for MILVUS_TIMEOUT. Once it answered, the rest get the usual one.
         version = str(
-            self._call("get_server_version", lambda t: self._client.get_server_version(timeout=t))
+            self._call(
+                "get_server_version",
+                lambda t: self._client.get_server_version(timeout=t),
+                fail_fast=True,
+                timeout_s=self._settings.milvus_probe_s,
+            )
         )
         if not self.exists():
             return StoreStats(
