@@ -245,6 +245,94 @@ def test_an_upload_without_the_image_field_names_it(client: httpx.Client) -> Non
     assert response.json()["error"].startswith("image")
 
 
+# --- listing suggestions (seller tools) -----------------------------------------------------
+SHOE, SHOE_SELLER = 232, 1029  # a demo photo of shoes; its seller lists 3 demo products
+
+
+def _suggest(client: httpx.Client, product_id: int, **data: str) -> httpx.Response:
+    photo = demo_photo(product_id).read_bytes()
+    return client.post(
+        "/api/listings/suggest", files={"image": ("new.jpg", photo, "image/jpeg")}, data=data
+    )
+
+
+def test_a_shoe_photo_gets_shoes_a_price_band_and_other_sellers_products(
+    client: httpx.Client,
+) -> None:
+    response = _suggest(client, SHOE, seller_id=str(SHOE_SELLER), limit="6")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    categories = body["categories"]
+    assert categories[0]["category"] == "clothing/shoes"
+    assert 0.7 <= categories[0]["confidence"] <= 1.0
+    assert len(categories) <= 3
+    confidences = [c["confidence"] for c in categories]
+    assert confidences == sorted(confidences, reverse=True)
+    assert sum(confidences) <= 1.0001
+    price = body["price"]
+    assert 5 <= price["based_on"] <= 20
+    assert 0 < price["low"] <= price["median"] <= price["high"]
+    similar = body["similar"]
+    assert len(similar) == 6
+    # The seller's own products (the photographed one included) are not "the market".
+    assert all(hit["seller_id"] != SHOE_SELLER for hit in similar)
+    assert {"product_id", "product_name", "category", "price", "seller_id", "image_url",
+            "thumbnail_url", "score"} == similar[0].keys()  # fmt: skip
+    scores = [hit["score"] for hit in similar]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_without_a_seller_the_photographed_product_itself_is_similar(
+    client: httpx.Client,
+) -> None:
+    body = _suggest(client, SHOE).json()
+    assert body["categories"][0]["category"] == "clothing/shoes"
+    assert len(body["similar"]) == 10  # the default limit
+    assert body["similar"][0]["product_id"] == SHOE
+    with_words = _suggest(client, SHOE, text="viatu vya ngozi", limit="3").json()
+    assert len(with_words["similar"]) == 3
+    assert with_words["categories"] == body["categories"]  # the draft text does not vote
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "status", "starts"),
+    [
+        (None, {"text": "shoes"}, 422, "image"),
+        ({"image": ("a.jpg", b"a shopping list, not a photo\n" * 20, "image/jpeg")}, {}, 422, ""),
+        ({"image": ("e.jpg", b"", "image/jpeg")}, {}, 422, "image"),
+        ({"image": ("huge.png", _png_claiming(100_000, 100_000), "image/png")}, {}, 413, ""),
+        ("photo", {"limt": "5"}, 422, "limt: unknown form field"),
+        ("photo", {"limit": "0"}, 422, "limit"),
+        ("photo", {"limit": "101"}, 422, "limit"),
+        ("photo", {"seller_id": "-1"}, 422, "seller_id"),
+    ],
+)
+def test_bad_suggest_requests_are_refused_naming_the_field(
+    client: httpx.Client,
+    files: dict[str, tuple[str, bytes, str]] | str | None,
+    data: dict[str, str],
+    status: int,
+    starts: str,
+) -> None:
+    upload = (
+        {"image": ("p.jpg", demo_photo(SHOE).read_bytes(), "image/jpeg")}
+        if files == "photo"
+        else files
+    )
+    assert not isinstance(upload, str)
+    response = client.post("/api/listings/suggest", files=upload, data=data)
+    assert response.status_code == status, response.text
+    assert response.json()["error"].startswith(starts)
+
+
+def test_a_30_mb_photo_to_suggest_is_refused_before_it_is_read(client: httpx.Client) -> None:
+    response = client.post(
+        "/api/listings/suggest", files={"image": ("big.jpg", b"\xff" * (30 * 1024 * 1024))}
+    )
+    assert response.status_code == 413
+    assert "SOKO_MAX_IMAGE_BYTES" in response.json()["error"]
+
+
 # --- products -------------------------------------------------------------------------------
 def test_get_product_and_its_images(client: httpx.Client) -> None:
     product = client.get("/api/products/4").json()

@@ -23,7 +23,7 @@ from soko import __version__
 from soko.api.deps import AppState
 from soko.api.errors import install_error_handlers
 from soko.api.metrics import Metrics, ObserveRequests
-from soko.api.routes import ops, products, search
+from soko.api.routes import listings, ops, products, search
 from soko.api.strict import BodyLimit
 from soko.app import Soko
 from soko.config import Settings
@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
     app.add_middleware(ObserveRequests, metrics=metrics)
 
     app.include_router(search.router)
+    app.include_router(listings.router)
     app.include_router(products.router)
     app.include_router(ops.router)
     app.mount("/static", StaticFiles(directory=str(WEB)), name="static")

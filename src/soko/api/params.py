@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path, Query, UploadFile
+from PIL import Image
 
 from soko.app import MAX_LIMIT
+from soko.config import Settings
+from soko.embedding import decode_image
+from soko.errors import InvalidImage
 from soko.products import CATEGORY_MAX_BYTES, INT64_MAX
 from soko.vectorstore import SearchFilters
 
@@ -51,3 +55,14 @@ def search_filters(
 
 
 FiltersDep = Annotated[SearchFilters, Depends(search_filters)]
+
+
+def uploaded_image(image: UploadFile, settings: Settings) -> Image.Image:
+    """The uploaded photo, read up to the byte limit and decoded under the pixel limit
+    (empty or too large: InvalidImage naming the `image` field; ImageTooLarge is a 413)."""
+    data = image.file.read(settings.max_image_bytes + 1)
+    if not data:
+        raise InvalidImage("image: the upload is empty")
+    if len(data) > settings.max_image_bytes:
+        raise InvalidImage(f"image: larger than {settings.max_image_bytes} bytes")
+    return decode_image(data, max_pixels=settings.max_image_pixels)

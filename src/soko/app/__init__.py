@@ -1,8 +1,8 @@
 """The application layer: the composition root (`Soko`) and one module per use case.
 
-search, hydrate, ingest, sync (the one follow/retry loop), reconcile, reindex, evaluation,
-health. The faces (`soko.api`, `soko.cli`) open a `Soko` and call these; these call the
-infrastructure (`soko.catalog`, `soko.vectorstore`, `soko.embedding`, `soko.fetch`).
+search, listings (seller tools), hydrate, ingest, sync (the one follow/retry loop), reconcile,
+reindex, evaluation, health. The faces (`soko.api`, `soko.cli`) open a `Soko` and call these;
+these call the infrastructure (`soko.catalog`, `soko.vectorstore`, `soko.embedding`, `soko.fetch`).
 """
 
 from soko.app.root import Progress, Soko

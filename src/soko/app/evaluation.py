@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -48,6 +49,8 @@ class CatalogRow:
     #: With `apart`: whose the row is (e.g. the photographer); queries and catalog never
     #: share one.
     owner: str | None = None
+    #: The row's price when the CSV has a `price` column and the cell is a number.
+    price: float | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ def read_catalog(
                     image_path=(path.parent / image) if image else None,
                     group=_group_of(record, use_group),
                     owner=_group_of(record, apart_column),
+                    price=_price_of(record),
                 )
             )
     if len(rows) < 2:
@@ -128,6 +132,14 @@ def _group_of(record: dict[str, str | None], column: str | None) -> str | None:
     if column is None:
         return None
     return (record.get(column) or "").strip() or None
+
+
+def _price_of(record: dict[str, str | None]) -> float | None:
+    try:
+        value = float((record.get("price") or "").strip())
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
 
 
 def evaluate(
@@ -296,3 +308,186 @@ def score_variant(
         same_product_recall=float(np.mean(recall)) if recall else None,
         same_product_queries=group_queries,
     )
+
+
+# --- `soko eval-suggest`: the seller tool's category and price suggestions --------------------
+#: Reliability bins of the suggestion's confidence (the last one holds 1.0).
+CONFIDENCE_BINS = (0.0, 0.3, 0.5, 0.7, 0.9, 1.0)
+#: The confidence a page might pre-fill the category at; its accuracy is reported.
+PREFILL_CONFIDENCE = 0.7
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """Suggestions whose top confidence falls in [low, high): how many, how sure, how right."""
+
+    low: float
+    high: float
+    suggestions: int
+    mean_confidence: float
+    accuracy: float
+
+
+@dataclass
+class SuggestReport:
+    catalog: str
+    embedder: str
+    vector_space: str
+    rows: int
+    categories: int
+    missing_images: int
+    apart: str | None
+    #: Photos asked about (the query side, with a readable image) and the products they were
+    #: searched against.
+    queries: int
+    catalog_products: int
+    vote_neighbours: int
+    top1_accuracy: float
+    top3_accuracy: float
+    calibration: list[ReliabilityBin]
+    #: Mean |confidence - accuracy| over the bins, weighted by their share of suggestions.
+    expected_calibration_error: float
+    prefill_confidence: float
+    #: Share of suggestions at or above `prefill_confidence`, and how often those are right.
+    prefill_share: float
+    prefill_accuracy: float | None
+    price_neighbours: int
+    min_price_neighbours: int
+    #: Queries with a real price of their own (None in the CSV: not measured).
+    priced_queries: int
+    #: Of those, how many got a band, and the share whose price lies in [low, high].
+    price_banded: int
+    price_coverage: float | None
+    #: The same, only where the top category was right.
+    price_coverage_right_category: float | None
+    #: Median of (high - low) / median over the bands given.
+    median_relative_band_width: float | None
+
+
+def evaluate_suggestions(
+    rows: Sequence[CatalogRow],
+    embedder: Embedder,
+    space: VectorSpace,
+    *,
+    catalog: str,
+    batch_size: int = 32,
+    max_image_bytes: int,
+    max_image_pixels: int,
+    apart: str | None = None,
+    progress: Progress | None = None,
+) -> SuggestReport:
+    """Each query photo's suggestion, computed as `ListingAdvisor.suggest` does (the photo
+    against the catalog's hybrid vectors, the same vote and band), scored against its labels."""
+    from soko.app.listings import (
+        MIN_PRICE_NEIGHBOURS,
+        PRICE_NEIGHBOURS,
+        VOTE_NEIGHBOURS,
+        price_band,
+        vote_categories,
+    )
+
+    images, texts, missing = embed_catalog(
+        rows,
+        embedder,
+        batch_size=batch_size,
+        max_image_bytes=max_image_bytes,
+        max_image_pixels=max_image_pixels,
+        progress=progress,
+    )
+    hybrid = space.fuse(images, texts)
+    categories = np.array([row.category for row in rows])
+    prices = np.array([np.nan if row.price is None else row.price for row in rows])
+    queries_side, catalog_side = _sides(rows)
+    query_rows = np.flatnonzero(queries_side & (np.linalg.norm(images, axis=1) > 0))
+    corpus_rows = np.flatnonzero(catalog_side)
+    confidences, right, in_top3 = [], [], []
+    priced = banded = 0
+    covered, covered_right, widths = [], [], []
+    for block_start in range(0, len(query_rows), QUERY_BLOCK):
+        block = query_rows[block_start : block_start + QUERY_BLOCK]
+        scores = images[block] @ hybrid[corpus_rows].T
+        scores[corpus_rows[None, :] == block[:, None]] = -np.inf  # never itself
+        order = np.argsort(-scores, axis=1, kind="stable")
+        for i, row in enumerate(block):
+            usable = order[i][np.isfinite(scores[i, order[i]])]
+            voters = usable[:VOTE_NEIGHBOURS]
+            votes = vote_categories(
+                categories[corpus_rows[voters]].tolist(), scores[i, voters].tolist()
+            )
+            if not votes:
+                continue
+            truth = categories[row]
+            confidences.append(votes[0].confidence)
+            right.append(votes[0].category == truth)
+            in_top3.append(truth in {v.category for v in votes})
+            if np.isnan(prices[row]):
+                continue
+            priced += 1
+            nearest = corpus_rows[usable]
+            same = nearest[(categories[nearest] == votes[0].category) & ~np.isnan(prices[nearest])]
+            band = price_band(prices[same[:PRICE_NEIGHBOURS]].tolist())
+            if band is None:
+                continue
+            banded += 1
+            inside = band.low <= prices[row] <= band.high
+            covered.append(inside)
+            if right[-1]:
+                covered_right.append(inside)
+            if band.median > 0:
+                widths.append((band.high - band.low) / band.median)
+    conf = np.array(confidences)
+    hits = np.array(right, dtype=bool)
+    bins = _reliability(conf, hits)
+    prefill = conf >= PREFILL_CONFIDENCE
+    n = len(conf)
+    return SuggestReport(
+        catalog=catalog,
+        embedder=embedder.identity,
+        vector_space=space.id,
+        rows=len(rows),
+        categories=len(set(categories.tolist())),
+        missing_images=missing,
+        apart=apart,
+        queries=n,
+        catalog_products=len(corpus_rows),
+        vote_neighbours=VOTE_NEIGHBOURS,
+        top1_accuracy=float(hits.mean()) if n else 0.0,
+        top3_accuracy=float(np.mean(in_top3)) if n else 0.0,
+        calibration=bins,
+        expected_calibration_error=sum(
+            b.suggestions / n * abs(b.mean_confidence - b.accuracy) for b in bins
+        )
+        if n
+        else 0.0,
+        prefill_confidence=PREFILL_CONFIDENCE,
+        prefill_share=float(prefill.mean()) if n else 0.0,
+        prefill_accuracy=float(hits[prefill].mean()) if prefill.any() else None,
+        price_neighbours=PRICE_NEIGHBOURS,
+        min_price_neighbours=MIN_PRICE_NEIGHBOURS,
+        priced_queries=priced,
+        price_banded=banded,
+        price_coverage=float(np.mean(covered)) if covered else None,
+        price_coverage_right_category=float(np.mean(covered_right)) if covered_right else None,
+        median_relative_band_width=float(np.median(widths)) if widths else None,
+    )
+
+
+def _reliability(
+    confidences: npt.NDArray[np.float64], right: npt.NDArray[np.bool_]
+) -> list[ReliabilityBin]:
+    bins = []
+    edges = CONFIDENCE_BINS
+    for low, high in itertools.pairwise(edges):
+        last = high == edges[-1]
+        inside = (confidences >= low) & ((confidences <= high) if last else (confidences < high))
+        if inside.any():
+            bins.append(
+                ReliabilityBin(
+                    low,
+                    high,
+                    int(inside.sum()),
+                    round(float(confidences[inside].mean()), 4),
+                    round(float(right[inside].mean()), 4),
+                )
+            )
+    return bins

@@ -14,10 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from soko.app.evaluation import EvalReport, evaluate, read_catalog
+from soko.app.evaluation import (
+    EvalReport,
+    SuggestReport,
+    evaluate,
+    evaluate_suggestions,
+    read_catalog,
+)
 from soko.app.health import Health
 from soko.app.hydrate import Hydrator
 from soko.app.ingest import IngestWorker
+from soko.app.listings import ListingAdvisor
 from soko.app.reconcile import ReconcileReport, reconcile
 from soko.app.reindex import ReindexResult, reindex
 from soko.app.search import SearchService
@@ -112,6 +119,11 @@ class Soko:
         return self._once(
             "search", lambda: SearchService(self.catalog, self.store, self.embedder, self.space)
         )
+
+    @property
+    def listings(self) -> ListingAdvisor:
+        """Seller tools: suggestions for a new listing (category, price band, similar)."""
+        return self._once("listings", lambda: ListingAdvisor(self.search))
 
     # --- use cases -------------------------------------------------------------------------
     def import_file(
@@ -251,6 +263,32 @@ class Soko:
             progress=progress,
         )
         return report, used_group
+
+    def evaluate_suggestions(
+        self,
+        path: Path,
+        *,
+        image_column: str,
+        apart_column: str | None = None,
+        progress: Progress | None = None,
+    ) -> SuggestReport:
+        """The listing suggestions' quality on a labelled catalog CSV: category accuracy and
+        calibration, and the price band's coverage where the CSV has prices."""
+        rows, _ = read_catalog(
+            path, image_column=image_column, group_column=None, apart_column=apart_column
+        )
+        s = self.settings
+        return evaluate_suggestions(
+            rows,
+            self.embedder,
+            self.space,
+            catalog=str(path),
+            batch_size=s.embed_batch_size,
+            max_image_bytes=s.max_image_bytes,
+            max_image_pixels=s.max_image_pixels,
+            apart=apart_column,
+            progress=progress,
+        )
 
     def health(self, *, sync: SyncStatus | None = None) -> Health:
         """Milvus, the catalog and the embedder, each checked on its own."""

@@ -137,6 +137,12 @@ class SearchService:
         query = self.embedder.encode_texts([text.strip()])
         return self._search(query[0], options)
 
+    def by_vector(
+        self, vector: np.ndarray, options: SearchOptions = SearchOptions()
+    ) -> list[ProductHit]:
+        """A query vector of this space (already fused) against the collection."""
+        return self._search(vector, options)
+
     def _search(self, vector: np.ndarray, options: SearchOptions) -> list[ProductHit]:
         hits = self.store.search(
             vector, limit=options.limit, threshold=options.threshold, filters=options.filters

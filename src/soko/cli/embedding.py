@@ -94,3 +94,56 @@ def eval_catalog(
             f"{v.name:<15}{v.queries:>8}{v.precision_at_k:>11.3f}{v.precision_ceiling:>9.3f}"
             f"{hit:>13}{recall:>11}"
         )
+
+
+@app.command("eval-suggest")
+def eval_suggest(
+    catalog: Annotated[Path, typer.Argument(help="Catalog CSV (category, image_file, price...).")],
+    image_column: Annotated[str, typer.Option(help="Column with image paths.")] = "image_file",
+    apart: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep this column's values apart: query photos from half of them, the catalog "
+            "from the other half (e.g. seller_id: a new seller's photos)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Listing suggestions on a labelled catalog: category top-1/top-3 accuracy, confidence
+    calibration, price-band coverage (where the CSV has prices)."""
+    with application() as soko, progress_bars() as bars:
+        report = soko.evaluate_suggestions(
+            catalog, image_column=image_column, apart_column=apart, progress=Bars(bars)
+        )
+    if as_json:
+        out.print_json(json.dumps(asdict(report)))
+        return
+    out.print(f"catalog: {catalog} ({report.rows} rows, {report.categories} categories)")
+    out.print(f"embedder: {report.vector_space}")
+    if report.apart:
+        out.print(f"queries and catalog from different {report.apart} values")
+    out.print(
+        f"{report.queries} query photos against {report.catalog_products} products, "
+        f"{report.vote_neighbours} neighbours vote"
+    )
+    out.print(f"category top-1 {report.top1_accuracy:.3f}  top-3 {report.top3_accuracy:.3f}")
+    out.print(f"{'confidence':<12}{'photos':>8}{'mean conf':>11}{'right':>8}")
+    for b in report.calibration:
+        out.print(
+            f"{f'{b.low:.1f}-{b.high:.1f}':<12}{b.suggestions:>8}"
+            f"{b.mean_confidence:>11.3f}{b.accuracy:>8.3f}"
+        )
+    prefill = "-" if report.prefill_accuracy is None else f"{report.prefill_accuracy:.3f}"
+    out.print(
+        f"confidence >= {report.prefill_confidence:g}: {report.prefill_share:.1%} of photos, "
+        f"right {prefill}; calibration error {report.expected_calibration_error:.3f}"
+    )
+    if report.price_coverage is None:
+        out.print("price band: not measured (no query has a price)")
+    else:
+        out.print(
+            f"price band (quartiles of the {report.price_neighbours} nearest in the top "
+            f"category): given for {report.price_banded}/{report.priced_queries}, real price "
+            f"inside {report.price_coverage:.3f}, median width "
+            f"{report.median_relative_band_width or 0:.2f} x median"
+        )

@@ -16,12 +16,11 @@ from soko.api.params import (
     TextWeight,
     Threshold,
     search_filters,
+    uploaded_image,
 )
 from soko.api.schemas import ProductHitPublic, error_responses
 from soko.api.strict import StrictRoute
 from soko.app import MAX_LIMIT, SIMILAR_DEFAULT_THRESHOLD, SearchOptions
-from soko.embedding import decode_image
-from soko.errors import InvalidImage
 from soko.products import CATEGORY_MAX_BYTES, ProductHit
 
 router = APIRouter(route_class=StrictRoute, tags=["search"])
@@ -91,13 +90,7 @@ def image_search(
 ) -> list[ProductHitPublic]:
     """A new product photo in (optionally with words), similar products out."""
     started = time.perf_counter()
-    settings = state.soko.settings
-    data = image.file.read(settings.max_image_bytes + 1)
-    if not data:
-        raise InvalidImage("image: the upload is empty")
-    if len(data) > settings.max_image_bytes:
-        raise InvalidImage(f"image: larger than {settings.max_image_bytes} bytes")
-    picture = decode_image(data, max_pixels=settings.max_image_pixels)
+    picture = uploaded_image(image, state.soko.settings)
     filters = search_filters(category, min_price, max_price, exclude_seller)
     options = SearchOptions(
         limit=limit,
