@@ -78,6 +78,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             "SOKO_COLLECTION": "outage",
             "SOKO_NLIST": "16",
             "SOKO_EMBEDDER": "effnet-minilm",
+            "SOKO_MEDIA_ROOT": str(DEMO),  # the photos stay in demo/, the catalog is here
             "SOKO_HOST": "127.0.0.1",
             "SOKO_PORT": str(port),
             "SOKO_LOG_LEVEL": "INFO",
