@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from soko.app.duplicate_eval import DuplicateEvalReport, evaluate_duplicates, find_photos
+from soko.app.duplicates import DuplicateFinder
 from soko.app.evaluation import EvalReport, evaluate, read_catalog
 from soko.app.health import Health
 from soko.app.hydrate import Hydrator
@@ -111,6 +113,14 @@ class Soko:
     def search(self) -> SearchService:
         return self._once(
             "search", lambda: SearchService(self.catalog, self.store, self.embedder, self.space)
+        )
+
+    @property
+    def duplicates(self) -> DuplicateFinder:
+        """Duplicate listings: of an upload, of a product, the catalog's pairs."""
+        return self._once(
+            "duplicates",
+            lambda: DuplicateFinder(self.catalog, self.store, self.embedder, self.space),
         )
 
     # --- use cases -------------------------------------------------------------------------
@@ -251,6 +261,22 @@ class Soko:
             progress=progress,
         )
         return report, used_group
+
+    def evaluate_duplicates(
+        self, folders: list[Path], *, k: int, seed: int, progress: Progress | None = None
+    ) -> DuplicateEvalReport:
+        """Duplicate detection's precision and recall on copies of the folders' photos."""
+        s = self.settings
+        return evaluate_duplicates(
+            find_photos(folders),
+            self.embedder,
+            k=k,
+            seed=seed,
+            batch_size=s.embed_batch_size,
+            max_image_bytes=s.max_image_bytes,
+            max_image_pixels=s.max_image_pixels,
+            progress=progress,
+        )
 
     def health(self, *, sync: SyncStatus | None = None) -> Health:
         """Milvus, the catalog and the embedder, each checked on its own."""

@@ -16,6 +16,7 @@ from soko.api.params import ProductId
 from soko.api.schemas import error_responses, public_image_url
 from soko.api.strict import StrictRoute
 from soko.api.thumbnails import thumbnail_path
+from soko.app import Duplicate
 from soko.catalog import Product, ProductCreate, ProductUpdate
 from soko.embedding.images import image_media_type, read_image_bytes
 from soko.errors import InvalidImage, ProductImageNotFound
@@ -123,6 +124,28 @@ def product_image(
         # The stored file is unusable, not the request too large: 422 (not 413), and no path.
         raise InvalidImage(f"the image of product {product_id} cannot be served: {exc}") from None
     return Response(data, media_type=media_type, headers=CACHED)
+
+
+class DuplicatePublic(BaseModel):
+    """A catalog product whose photo is the same picture as this one's."""
+
+    product_id: int
+    score: float
+    same_seller: bool
+    reason: str
+
+    @classmethod
+    def from_duplicate(cls, d: Duplicate) -> DuplicatePublic:
+        return cls(
+            product_id=d.product_id, score=d.score, same_seller=d.same_seller, reason=d.reason
+        )
+
+
+@router.get("/api/products/{product_id}/duplicates", responses=ERRORS)
+def product_duplicates(soko: SokoDep, product_id: ProductId) -> list[DuplicatePublic]:
+    """Other listings whose photo is the same picture (re-encoded, resized, cropped, framed),
+    best first; [] for a product without a photo."""
+    return [DuplicatePublic.from_duplicate(d) for d in soko.duplicates.of_product(product_id)]
 
 
 @router.get("/api/categories")
