@@ -74,9 +74,26 @@ def test_unknown_product_is_404_with_the_seed_message(client: httpx.Client) -> N
     assert response.json() == {"error": "Product not found"}
 
 
+def test_duplicates_of_a_product_are_other_listings_with_a_reason(client: httpx.Client) -> None:
+    for product_id in (1, 2, 3):
+        response = client.get(f"/api/products/{product_id}/duplicates")
+        assert response.status_code == 200
+        found = response.json()
+        assert isinstance(found, list)
+        for item in found:
+            assert set(item) == {"product_id", "score", "same_seller", "reason"}
+            assert item["product_id"] != product_id
+            assert 0.3 <= item["score"] <= 1.0
+    unknown = client.get("/api/products/987654/duplicates")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"error": "Product not found"}
+
+
 @pytest.mark.parametrize(
     ("path", "field"),
     [
+        ("/api/products/abc/duplicates", "product_id"),
+        ("/api/products/0/duplicates", "product_id"),
         ("/api/products/similar/abc", "product_id"),
         ("/api/products/similar/-3", "product_id"),
         ("/api/products/similar/7?limit=0", "limit"),
