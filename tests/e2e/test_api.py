@@ -74,9 +74,26 @@ def test_unknown_product_is_404_with_the_seed_message(client: httpx.Client) -> N
     assert response.json() == {"error": "Product not found"}
 
 
+def test_duplicates_of_a_product_are_other_listings_with_a_reason(client: httpx.Client) -> None:
+    for product_id in (1, 2, 3):
+        response = client.get(f"/api/products/{product_id}/duplicates")
+        assert response.status_code == 200
+        found = response.json()
+        assert isinstance(found, list)
+        for item in found:
+            assert set(item) == {"product_id", "score", "same_seller", "reason"}
+            assert item["product_id"] != product_id
+            assert 0.3 <= item["score"] <= 1.0
+    unknown = client.get("/api/products/987654/duplicates")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"error": "Product not found"}
+
+
 @pytest.mark.parametrize(
     ("path", "field"),
     [
+        ("/api/products/abc/duplicates", "product_id"),
+        ("/api/products/0/duplicates", "product_id"),
         ("/api/products/similar/abc", "product_id"),
         ("/api/products/similar/-3", "product_id"),
         ("/api/products/similar/7?limit=0", "limit"),
@@ -292,6 +309,29 @@ def test_without_a_seller_the_photographed_product_itself_is_similar(
     with_words = _suggest(client, SHOE, text="viatu vya ngozi", limit="3").json()
     assert len(with_words["similar"]) == 3
     assert with_words["categories"] == body["categories"]  # the draft text does not vote
+
+
+def test_a_photo_already_listed_is_reported_as_a_duplicate_with_its_seller(
+    client: httpx.Client,
+) -> None:
+    """The same picture, re-encoded smaller (as a phone re-shares it): its own seller is told
+    they listed it; another seller is told someone did. A different shoe photo is not."""
+    picture = Image.open(demo_photo(SHOE)).convert("RGB")
+    buffer = io.BytesIO()
+    picture.resize((picture.width * 3 // 4, picture.height * 3 // 4)).save(
+        buffer, "JPEG", quality=60
+    )
+    upload = {"image": ("again.jpg", buffer.getvalue(), "image/jpeg")}
+    own = client.post("/api/listings/suggest", files=upload, data={"seller_id": str(SHOE_SELLER)})
+    assert own.status_code == 200, own.text
+    [duplicate] = [d for d in own.json()["duplicates"] if d["product_id"] == SHOE]
+    assert duplicate["same_seller"] is True
+    assert duplicate["score"] > 0.8  # the image cosine; the perceptual hash confirms it
+    assert duplicate["reason"]
+    other = client.post("/api/listings/suggest", files=upload, data={"seller_id": "1"}).json()
+    assert [d["same_seller"] for d in other["duplicates"] if d["product_id"] == SHOE] == [False]
+    different = _suggest(client, SHOE + 1).json()
+    assert SHOE not in {d["product_id"] for d in different["duplicates"]}
 
 
 @pytest.mark.parametrize(

@@ -188,3 +188,14 @@ def test_the_vector_space_id_names_embedder_and_weights() -> None:
 def test_a_vector_space_refuses_unusable_weights(image_weight: float, text_weight: float) -> None:
     with pytest.raises(InvalidInput, match="weights"):
         VectorSpace("emb-v1", image_weight, text_weight)
+
+
+def test_tiny_weights_fuse_like_their_ratio() -> None:
+    """Found by Hypothesis: weights of 3e-7 and 6e-8 shrank the mix below the cancellation
+    test, so the image alone was returned instead of the weighted mix."""
+    image = np.ones((1, 16), dtype=np.float32)
+    text = image.copy()
+    text[0, 0] = 0
+    tiny = fuse(image, text, 3.3644784900773437e-07, 5.960464477539063e-08)
+    same_ratio = fuse(image, text, 1.0, 5.960464477539063e-08 / 3.3644784900773437e-07)
+    np.testing.assert_allclose(tiny, same_ratio, atol=1e-6)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from soko.app.duplicates import Duplicate
 from soko.app.listings import ListingSuggestion
 from soko.products import ProductHit
 
@@ -61,6 +62,22 @@ class PriceBandPublic(BaseModel):
     based_on: int = Field(description="priced neighbours in the suggested category it is from")
 
 
+class DuplicatePublic(BaseModel):
+    """A catalog product whose photo is the same picture (re-encoded, resized, framed, lightly
+    cropped) as this one's or as the upload's."""
+
+    product_id: int
+    score: float
+    same_seller: bool
+    reason: str
+
+    @classmethod
+    def from_duplicate(cls, d: Duplicate) -> DuplicatePublic:
+        return cls(
+            product_id=d.product_id, score=d.score, same_seller=d.same_seller, reason=d.reason
+        )
+
+
 class ListingSuggestionPublic(BaseModel):
     """Suggestions for a new listing from its photo."""
 
@@ -70,6 +87,10 @@ class ListingSuggestionPublic(BaseModel):
         "with fewer than 5 of them"
     )
     similar: list[ProductHitPublic]
+    duplicates: list[DuplicatePublic] = Field(
+        description="catalog products whose photo is this very picture, `same_seller` true "
+        "when the uploading seller listed it (soko eval-duplicates: precision 0.99)"
+    )
 
     @classmethod
     def from_suggestion(cls, s: ListingSuggestion) -> ListingSuggestionPublic:
@@ -85,6 +106,7 @@ class ListingSuggestionPublic(BaseModel):
                 low=price.low, median=price.median, high=price.high, based_on=price.based_on
             ),
             similar=[ProductHitPublic.from_hit(hit) for hit in s.similar],
+            duplicates=[DuplicatePublic.from_duplicate(d) for d in s.duplicates],
         )
 
 

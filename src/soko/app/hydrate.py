@@ -4,8 +4,9 @@ Scout picks live products that are new or whose text or image source changed, wh
 vectors are older than `SOKO_HYDRATE_MAX_AGE_HOURS`, or whose image failed and is due for
 another try. Hydrate loads their images (several downloads at once, through `SafeFetcher`
 for URLs), embeds images and texts in batches, fuses them and stores all three vectors on
-the row, compare-and-set on the version it read (an edit made meanwhile is hydrated again
-on the next pass). A product whose image fails keeps a text-only vector, so it stays
+the row with the photo's perceptual hash (for duplicate checks, app/duplicates.py),
+compare-and-set on the version it read (an edit made meanwhile is hydrated again on the
+next pass). A product whose image fails keeps a text-only vector, so it stays
 searchable, and records the error, its attempt count and when to try again (backoff).
 
 A failure belongs to the product that caused it: whatever goes wrong while loading one
@@ -30,6 +31,7 @@ from PIL import Image
 from soko.catalog import Catalog, HydrateCandidate, HydrateQueue, VectorUpdate, utcnow
 from soko.config import Settings
 from soko.embedding import Embedder, VectorSpace, decode_image, product_text, read_image_file
+from soko.embedding.fingerprint import image_hash
 from soko.errors import BlockedAddress, EmbeddingError, ImageFetchError
 from soko.fetch import SafeFetcher
 from soko.logs import redact
@@ -190,15 +192,19 @@ class Hydrator:
                 for start in range(0, len(texts), batch)
             ]
         )
+        hashes: dict[int, int] = {k: image_hash(img) for k, img in images}
         has_image = {k for k, _ in images}
         for k, product in enumerate(due):
             if isinstance(loaded[k], LoadFailure) and not product.source_changed:
                 # A refresh or retry that failed (a CDN outage, say) keeps the image vector
                 # it had rather than falling back to text only.
-                previous = self.catalog.vectors(product.product_id).image
+                kept = self.catalog.vectors(product.product_id)
+                previous = kept.image
                 if previous is not None and previous.shape == (dim,):
                     image_vectors[k] = previous
                     has_image.add(k)
+                    if kept.image_hash is not None:
+                        hashes[k] = kept.image_hash
         has_text = np.linalg.norm(text_vectors, axis=1) > EMPTY
         embeddable = [k for k in range(len(due)) if k in has_image or has_text[k]]
         hybrid = np.zeros((len(due), dim), dtype=np.float32)
@@ -226,6 +232,7 @@ class Hydrator:
                     hybrid=hybrid[k] if vectors else None,
                     image=image_vectors[k] if k in has_image else None,
                     text=text_vectors[k],
+                    image_hash=hashes.get(k) if k in has_image else None,
                     hydrated_at=now,
                     error=failure.reason if failure else None,
                     attempts=attempts,

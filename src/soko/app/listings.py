@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
+from soko.app.duplicates import Duplicate, DuplicateFinder
 from soko.app.search import SearchOptions, SearchService
 from soko.products import ProductHit
 from soko.vectorstore import SearchFilters
@@ -67,6 +68,8 @@ class ListingSuggestion:
     categories: list[CategoryVote]
     price: PriceBand | None
     similar: list[ProductHit]
+    #: Catalog products whose photo is this very picture (the seller's own included).
+    duplicates: list[Duplicate]
 
 
 def vote_categories(
@@ -104,8 +107,9 @@ def price_band(prices: Sequence[float], *, minimum: int = MIN_PRICE_NEIGHBOURS) 
 class ListingAdvisor:
     """Suggestions for a new listing, over the search service's collection and embedder."""
 
-    def __init__(self, search: SearchService) -> None:
+    def __init__(self, search: SearchService, duplicates: DuplicateFinder) -> None:
         self.search = search
+        self.duplicates = duplicates
 
     def suggest(
         self,
@@ -143,4 +147,6 @@ class ListingAdvisor:
         else:
             similar = voters[:limit]
         log.debug("suggested %s from %d neighbours", categories[:1], len(voters))
-        return ListingSuggestion(categories, band, similar)
+        return ListingSuggestion(
+            categories, band, similar, self.duplicates.of_upload(image, seller_id)
+        )

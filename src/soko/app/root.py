@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from soko.app.duplicate_eval import DuplicateEvalReport, evaluate_duplicates, find_photos
+from soko.app.duplicates import DuplicateFinder
 from soko.app.evaluation import (
     EvalReport,
     SuggestReport,
@@ -123,7 +125,15 @@ class Soko:
     @property
     def listings(self) -> ListingAdvisor:
         """Seller tools: suggestions for a new listing (category, price band, similar)."""
-        return self._once("listings", lambda: ListingAdvisor(self.search))
+        return self._once("listings", lambda: ListingAdvisor(self.search, self.duplicates))
+
+    @property
+    def duplicates(self) -> DuplicateFinder:
+        """Duplicate listings: of an upload, of a product, the catalog's pairs."""
+        return self._once(
+            "duplicates",
+            lambda: DuplicateFinder(self.catalog, self.store, self.embedder, self.space),
+        )
 
     # --- use cases -------------------------------------------------------------------------
     def import_file(
@@ -287,6 +297,22 @@ class Soko:
             max_image_bytes=s.max_image_bytes,
             max_image_pixels=s.max_image_pixels,
             apart=apart_column,
+            progress=progress,
+        )
+
+    def evaluate_duplicates(
+        self, folders: list[Path], *, k: int, seed: int, progress: Progress | None = None
+    ) -> DuplicateEvalReport:
+        """Duplicate detection's precision and recall on copies of the folders' photos."""
+        s = self.settings
+        return evaluate_duplicates(
+            find_photos(folders),
+            self.embedder,
+            k=k,
+            seed=seed,
+            batch_size=s.embed_batch_size,
+            max_image_bytes=s.max_image_bytes,
+            max_image_pixels=s.max_image_pixels,
             progress=progress,
         )
 

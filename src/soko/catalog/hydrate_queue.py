@@ -62,6 +62,8 @@ class VectorUpdate:
     hybrid: npt.NDArray[np.float32] | None
     image: npt.NDArray[np.float32] | None = None
     text: npt.NDArray[np.float32] | None = None
+    #: The photo's perceptual hash (with `image`; None without a photo).
+    image_hash: int | None = None
     hydrated_at: datetime = field(default_factory=utcnow)
     error: str | None = None
     #: When `error` is set: the attempt count so far and when to try again (None: final,
@@ -190,6 +192,7 @@ class HydrateQueue:
                 "image_vector": vector_bytes(u.image, space.dim, u.product_id),
                 "text_vector": vector_bytes(u.text, space.dim, u.product_id),
                 "hybrid_vector": vector_bytes(u.hybrid, space.dim, u.product_id),
+                "image_hash": u.image_hash if u.image is not None else None,
             }
             for u in updates
         ]

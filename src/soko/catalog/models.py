@@ -131,6 +131,9 @@ class ProductVectorsRow(Base):
     image_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
     text_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
     hybrid_vector: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The photo's perceptual hash (soko.embedding.fingerprint.STORED_HASH, signed 64-bit);
+    #: None without a photo, or hydrated before hashes were stored.
+    image_hash: Mapped[int | None] = mapped_column(BigInteger)
 
 
 #: Rows the ingest worker must write: changed since last written, with a vector or deleted.

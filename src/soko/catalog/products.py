@@ -222,7 +222,9 @@ class Catalog:
         """The product's stored vectors; ProductNotFound if unknown (or deleted, if `live`)."""
         with self.reading() as conn:
             row = conn.execute(
-                select(P.id, P.deleted, V.image_vector, V.text_vector, V.hybrid_vector)
+                select(
+                    P.id, P.deleted, V.image_vector, V.text_vector, V.hybrid_vector, V.image_hash
+                )
                 .select_from(PRODUCTS.outerjoin(VECTORS, V.product_id == P.id))
                 .where(P.id == product_id)
             ).first()
@@ -232,6 +234,7 @@ class Catalog:
             vector_from_bytes(row.image_vector),
             vector_from_bytes(row.text_vector),
             vector_from_bytes(row.hybrid_vector),
+            row.image_hash,
         )
 
     def counts(self) -> CatalogCounts:

@@ -26,6 +26,8 @@ class StoredVectors:
     image: npt.NDArray[np.float32] | None
     text: npt.NDArray[np.float32] | None
     hybrid: npt.NDArray[np.float32] | None
+    #: The photo's perceptual hash, stored with the image vector.
+    image_hash: int | None = None
 
 
 def vector_bytes(vector: npt.ArrayLike | None, dim: int, product_id: int) -> bytes | None:
@@ -61,5 +63,6 @@ def upsert_vectors(conn: Connection) -> Any:
             "image_vector": statement.excluded.image_vector,
             "text_vector": statement.excluded.text_vector,
             "hybrid_vector": statement.excluded.hybrid_vector,
+            "image_hash": statement.excluded.image_hash,
         },
     )

@@ -1,7 +1,9 @@
-"""The catalog pipeline: import, hydrate, ingest, sync, reconcile."""
+"""The catalog pipeline: import, hydrate, ingest, sync, reconcile; duplicate listings."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -199,3 +201,22 @@ def reconcile(
             out.print("no drift")
         elif report.applied and not no_ingest and (report.missing or report.stale):
             _ingest(soko, None, follow=False)
+
+
+@app.command()
+def duplicates(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+) -> None:
+    """The catalog's likely duplicate listings (the same photo), for moderators: each product
+    against its nearest products by photo; products without a photo are skipped."""
+    with application() as soko, progress_bars() as bars:
+        pairs = list(soko.duplicates.catalog_pairs(progress=Bars(bars)))
+    if as_json:
+        out.print_json(json.dumps([asdict(p) for p in pairs]))
+        return
+    for p in pairs:
+        seller = "same seller" if p.same_seller else "different sellers"
+        out.print(
+            f"{p.first} ~ {p.second}  score {p.score:.3f}  {seller}: {p.reason}", markup=False
+        )
+    out.print(f"{len(pairs)} likely duplicate pairs")

@@ -147,3 +147,39 @@ def eval_suggest(
             f"inside {report.price_coverage:.3f}, median width "
             f"{report.median_relative_band_width or 0:.2f} x median"
         )
+
+
+@app.command("eval-duplicates")
+def eval_duplicates(
+    folders: Annotated[
+        list[Path], typer.Argument(help="Photo folders (with images/ and metadata.csv, or flat).")
+    ],
+    k: Annotated[int, typer.Option(min=1, max=100, help="Candidates per upload.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the copies' random edits.")] = 13,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Duplicate detection on re-posted copies of real photos: precision, recall, thresholds."""
+    with application() as soko, progress_bars() as bars:
+        report = soko.evaluate_duplicates(folders, k=k, seed=seed, progress=Bars(bars))
+    if as_json:
+        out.print_json(json.dumps(asdict(report)))
+        return
+    out.print(
+        f"{report.photos} photos, one copy each; {report.k} candidates per copy "
+        f"(original among them: {report.candidate_recall:.3f})"
+    )
+    out.print(
+        f"{'target':>7} {'hash':<6}{'cos alone':>10}{'hash <=':>8}{'& cos':>7}"
+        f"{'precision':>10}{'recall':>8}{'FP':>5}{'hard FP':>8}"
+    )
+    for target, r in report.best:
+        kind = r.hash_kind or "-"
+        hashed = "-" if r.hash_kind is None else str(r.max_hash_distance)
+        with_hash = "-" if r.hash_kind is None else f"{r.with_hash:.2f}"
+        out.print(
+            f"{target:>7.2f} {kind:<6}{r.vector_alone:>10.2f}{hashed:>8}{with_hash:>7}"
+            f"{r.precision:>10.3f}{r.recall:>8.3f}{r.false_positives:>5}{r.hard_false_positives:>8}"
+        )
+    out.print("recall of the stored hash's rule by kind of copy:")
+    for edit, recall in report.recall_by_edit.items():
+        out.print(f"  {edit}: {recall:.3f}")

@@ -48,6 +48,10 @@ def fuse(
 ) -> FloatMatrix:
     """Hybrid vectors for n products. An all-zero row (or None) means "no image"/"no text"."""
     check_weights(image_weight, text_weight)
+    # Only the ratio matters; scaled to a largest weight of 1, tiny weights (1e-7, say) do not
+    # shrink the mix below the cancellation test below.
+    largest = max(image_weight, text_weight)
+    image_weight, text_weight = image_weight / largest, text_weight / largest
     if image is None and text is None:
         raise InvalidInput("a product needs an image or text to be embedded")
     img = _checked(image, "image")

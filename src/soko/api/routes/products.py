@@ -13,7 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from soko.api.deps import SokoDep, WriteAccess
 from soko.api.params import ProductId
-from soko.api.schemas import error_responses, public_image_url
+from soko.api.schemas import DuplicatePublic, error_responses, public_image_url
 from soko.api.strict import StrictRoute
 from soko.api.thumbnails import thumbnail_path
 from soko.catalog import Product, ProductCreate, ProductUpdate
@@ -123,6 +123,13 @@ def product_image(
         # The stored file is unusable, not the request too large: 422 (not 413), and no path.
         raise InvalidImage(f"the image of product {product_id} cannot be served: {exc}") from None
     return Response(data, media_type=media_type, headers=CACHED)
+
+
+@router.get("/api/products/{product_id}/duplicates", responses=ERRORS)
+def product_duplicates(soko: SokoDep, product_id: ProductId) -> list[DuplicatePublic]:
+    """Other listings whose photo is the same picture (re-encoded, resized, cropped, framed),
+    best first; [] for a product without a photo."""
+    return [DuplicatePublic.from_duplicate(d) for d in soko.duplicates.of_product(product_id)]
 
 
 @router.get("/api/categories")
