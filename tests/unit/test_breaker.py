@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from soko.errors import VectorStoreUnavailable
 from soko.vectorstore.breaker import BreakerState, CircuitBreaker
+from soko.vectorstore.errors import call_with_retry
 
 
 class Clock:
@@ -61,3 +63,37 @@ def test_one_caller_probes_while_the_others_are_refused() -> None:
 
     breaker.admit(probe_while_another_arrives)
     assert breaker.status().state is BreakerState.CLOSED
+
+
+class GoAway(grpc.RpcError):  # type: ignore[misc]  # grpc is untyped
+    """What gRPC raises when the server closes the channel (details as Milvus Lite sends)."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def __str__(self) -> str:
+        return 'status = StatusCode.UNAVAILABLE details = "Too many pings"'
+
+
+def test_a_channel_closed_by_the_server_is_retried_not_an_outage() -> None:
+    """Seen in make test: after an idle minute Milvus Lite's gRPC server sent GOAWAY ("Too
+    many pings") and the next search was answered 503 although Milvus was up."""
+    breaker = CircuitBreaker(probe_interval_s=1.0, clock=Clock())
+    calls: list[float] = []
+
+    def search(timeout: float) -> str:
+        calls.append(timeout)
+        if len(calls) == 1:
+            raise GoAway()
+        return "hits"
+
+    assert call_with_retry("search", search, timeout_s=5, breaker=breaker, fail_fast=True) == "hits"
+    assert len(calls) == 2
+    assert breaker.state.name == "CLOSED"
+    # Twice in a row is an outage like any other.
+    with pytest.raises(VectorStoreUnavailable):
+        call_with_retry(
+            "search", lambda t: (_ for _ in ()).throw(GoAway()), timeout_s=5, breaker=breaker,
+            fail_fast=True,
+        )  # fmt: skip
+    assert breaker.state is BreakerState.OPEN

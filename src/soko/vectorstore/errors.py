@@ -127,6 +127,13 @@ def call_with_retry(
             continue
         except (MilvusException, grpc.RpcError, ConnectionError, TimeoutError) as exc:
             transient = is_transient(exc)
+            if attempt == 1 and is_goaway(exc):
+                # The server closed an idle channel (a GOAWAY, e.g. "Too many pings" from
+                # Milvus Lite's gRPC server after keepalive pings): gRPC reconnects at once,
+                # so try again now rather than report Milvus down.
+                log.info("milvus %s: channel closed by the server, retrying: %s", what, exc)
+                attempt += 1
+                continue
             if breaker is not None:
                 if is_unreachable(exc):
                     breaker.opened(exc)
@@ -148,6 +155,16 @@ def call_with_retry(
             if breaker is not None:
                 breaker.answered()
             return result
+
+
+#: What gRPC reports when the server ended the connection rather than being unreachable.
+_GOAWAY_MARKERS = ("too many pings", "goaway")
+
+
+def is_goaway(exc: BaseException) -> bool:
+    """An UNAVAILABLE caused by the server closing the channel (GOAWAY), not an outage."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _GOAWAY_MARKERS)
 
 
 def fail_fast_on_unavailable(error: Exception) -> bool:
