@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,56 @@ CATALOG_SIZE = len(DEMO_ROWS)
 def demo_photo(product_id: int) -> Path:
     """The photo file of a demo product."""
     return DEMO / DEMO_ROWS[product_id]["image_path"]
+
+
+@contextmanager
+def serving(
+    env: dict[str, str],
+    *,
+    cwd: Path,
+    log: Path | None = None,
+    worker: bool = False,
+    healthy: bool = True,
+    timeout_s: float = 120,
+) -> Iterator[str]:
+    """`soko serve` (with its sync loop if `worker`) on a free loopback port, until the block
+    ends (SIGTERM, then SIGKILL after 20 s); yields its base URL once `/health` answers 200
+    (any answer if not `healthy`). Fails the test with the log's tail if it exits or never
+    gets there."""
+    port = free_port()
+    log = log or cwd / "serve.log"
+    command = [sys.executable, "-m", "soko", "serve", *([] if worker else ["--no-worker"])]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            command,
+            env={**env, "SOKO_HOST": "127.0.0.1", "SOKO_PORT": str(port)},
+            cwd=cwd,
+            stdout=out,
+            stderr=out,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"soko serve exited:\n{log.read_text()[-3000:]}")
+            try:
+                status = httpx.get(f"{base_url}/health", timeout=5).status_code
+                if status == 200 or not healthy:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"soko serve not healthy in time:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield base_url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @dataclass(frozen=True)
@@ -55,7 +106,6 @@ def soko(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProc
 @pytest.fixture(scope="session")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     root = tmp_path_factory.mktemp("api")
-    port = free_port()
     env = {
         **os.environ,
         "MILVUS_ADDRESS": str(root / "milvus.db"),
@@ -63,40 +113,14 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         "SOKO_DATA_DIR": str(root / "data"),
         "SOKO_EMBEDDER": "effnet-minilm",
         "SOKO_API_KEY": API_KEY,
-        "SOKO_HOST": "127.0.0.1",
-        "SOKO_PORT": str(port),
         "SOKO_INGEST_POLL": "0.5",
         "SOKO_LOG_LEVEL": "INFO",
     }
     soko("import", str(DEMO / "catalog.csv"), env=env, cwd=root)
     soko("sync", env=env, cwd=root)
     log = root / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "soko", "serve"], env=env, cwd=root, stdout=out, stderr=out
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"soko serve exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"soko serve not healthy in time:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with serving(env, cwd=root, log=log, worker=True) as base_url:
         yield ApiServer(base_url, env, root / "data", log)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +17,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from apiserver import API_KEY, CATALOG_SIZE, demo_photo
+from apiserver import API_KEY, CATALOG_SIZE, demo_photo, serving
 from imageserver import image_bytes
 from soko.catalog import Catalog, ProductCreate
-from soko.vectorstore.server import free_port
 
 AUTH = {"X-API-Key": API_KEY}
 
@@ -509,32 +507,6 @@ def _noise_png(side: int) -> bytes:
     return buffer.getvalue()
 
 
-@contextmanager
-def serving(env: dict[str, str]) -> Iterator[str]:
-    """`soko serve --no-worker` with this environment, until the block ends; its base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "soko", "serve", "--no-worker"],
-        env={**env, "SOKO_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_for(up)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
 def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
     """A catalog folder whose rows try every way out of it, imported with `soko import`;
@@ -602,7 +574,7 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServ
                     image_path=path,
                 )
             )  # fmt: skip
-    with serving(env) as url:
+    with serving(env, cwd=root) as url:
         yield MediaServer(url, shop, files)
 
 
@@ -689,7 +661,7 @@ def test_writes_are_refused_when_no_key_is_configured(tmp_path: Path) -> None:
         "SOKO_EMBEDDER": "effnet-minilm",
     }
     env.pop("SOKO_API_KEY", None)
-    with serving(env) as url:
+    with serving(env, cwd=tmp_path) as url:
         response = httpx.post(f"{url}/api/products", json=NEW, headers=AUTH)
         assert response.status_code == 403
         assert "SOKO_API_KEY" in response.json()["error"]
@@ -745,24 +717,15 @@ def test_health_is_503_while_the_sync_loop_fails(tmp_path: Path) -> None:
         catalog.import_products(
             [ProductCreate(product_id=2, name="Kanga", category="c", price=1, seller_id=1)]
         )
-    port = free_port()
     env = {
         **os.environ,
         "MILVUS_ADDRESS": str(tmp_path / "milvus.db"),
         "DATABASE_URL": database_url,
         "SOKO_DATA_DIR": str(tmp_path),
         "SOKO_EMBEDDER": "effnet-minilm",
-        "SOKO_PORT": str(port),
         "SOKO_INGEST_POLL": "0.5",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "soko", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with serving(env, cwd=tmp_path, worker=True, healthy=False) as url:
 
         def failing() -> bool:
             try:
@@ -778,6 +741,3 @@ def test_health_is_503_while_the_sync_loop_fails(tmp_path: Path) -> None:
         assert body["status"] == "degraded"
         assert body["sync"]["failing"] is True
         assert "soko reindex" in body["sync"]["last_error"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apiserver import DEMO, soko
+from apiserver import DEMO, serving, soko
 from soko.config import load_settings
 from soko.vectorstore import VectorStore
 from soko.vectorstore.server import LocalMilvusServer, free_port, server_supported
@@ -67,9 +65,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         pytest.skip(f"Milvus server backend not run: {why}")
     # A short session lease: Milvus restarts after a SIGKILL in ~25 s instead of ~55 s.
     milvus = LocalMilvusServer(tmp_path / "milvus", port=free_port(), session_ttl_s=10).start()
-    proc: subprocess.Popen[bytes] | None = None
     try:
-        port = free_port()
         env = {
             **os.environ,
             "MILVUS_ADDRESS": milvus.address,
@@ -79,43 +75,14 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             "SOKO_NLIST": "16",
             "SOKO_EMBEDDER": "effnet-minilm",
             "SOKO_MEDIA_ROOT": str(DEMO),  # the photos stay in demo/, the catalog is here
-            "SOKO_HOST": "127.0.0.1",
-            "SOKO_PORT": str(port),
             "SOKO_LOG_LEVEL": "INFO",
         }
         soko("import", str(small_catalog(tmp_path)), env=env, cwd=tmp_path)
         soko("sync", env=env, cwd=tmp_path)
         log = tmp_path / "serve.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "soko", "serve", "--no-worker"],
-                env=env,
-                cwd=tmp_path,
-                stdout=out,
-                stderr=out,
-            )
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"soko serve exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base_url}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"soko serve not healthy in time:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield Stack(milvus, base_url, env, log)
+        with serving(env, cwd=tmp_path, log=log) as base_url:
+            yield Stack(milvus, base_url, env, log)
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         milvus.stop()
 
 
