@@ -102,26 +102,42 @@ def fill_catalog(catalog: Catalog, dataset: Dataset, space: VectorSpace, report:
         report("catalog", first + vectors.shape[0], n)
 
 
-def _start_api(env: dict[str, str], log_path: Path, base_url: str) -> subprocess.Popen[bytes]:
+def start_api(
+    env: dict[str, str],
+    log_path: Path,
+    base_url: str,
+    *,
+    worker: bool = False,
+    healthy: bool = True,
+) -> subprocess.Popen[bytes]:
+    """`soko serve` (`--no-worker` unless `worker`) as its own process, returned once its
+    `/health` answers 200 (any answer if not `healthy`: a sync loop still ingesting)."""
+    command = [sys.executable, "-m", "soko", "serve", *([] if worker else ["--no-worker"])]
     with open(log_path, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "soko", "serve", "--no-worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + API_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"soko serve exited; see {log_path}")
         try:
-            if httpx.get(f"{base_url}/health", timeout=5).status_code == 200:
+            status = httpx.get(f"{base_url}/health", timeout=5).status_code
+            if status == 200 or not healthy:
                 return process
         except httpx.TransportError:
             pass
         time.sleep(0.5)
     process.kill()
     raise RuntimeError(f"soko serve not healthy after {API_START_TIMEOUT_S:.0f}s; see {log_path}")
+
+
+def stop_api(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
@@ -215,18 +231,14 @@ def run_api_bench(options: ApiBenchOptions, report: Report) -> ApiBenchResults:
         }
         base_url = f"http://127.0.0.1:{port}"
         report("starting the API", 0, 1)
-        api = _start_api(env, root / "serve.log", base_url)
+        api = start_api(env, root / "serve.log", base_url)
         report("HTTP", 0, 1)
         http = measure_similar_http(
             base_url, ids, clients=options.clients, duration_s=options.duration_s, warmup=50
         )
     finally:
         if api is not None:
-            api.send_signal(signal.SIGTERM)
-            try:
-                api.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                api.kill()
+            stop_api(api)
         server.stop(grace_s=0.5)
     one = next(t for t in http.results if t.clients == 1) if 1 in options.clients else None
     return ApiBenchResults(

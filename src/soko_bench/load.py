@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from soko.catalog import Catalog
 from soko.config import Settings, load_settings
 from soko.embedding import VectorSpace, load_embedder
 from soko.vectorstore import LocalMilvusServer, VectorStore, free_port
-from soko_bench.api_bench import API_START_TIMEOUT_S, fill_catalog
+from soko_bench.api_bench import fill_catalog, start_api, stop_api
 from soko_bench.dataset import DatasetSpec, build_dataset
 from soko_bench.embed import sample_images
 from soko_bench.results import Machine, describe_machine
@@ -134,33 +133,6 @@ def _wait_until_indexed(
     raise RuntimeError(f"Milvus did not settle with {n} indexed rows in {timeout_s:.0f} s")
 
 
-def _start_serve(env: dict[str, str], log_path: Path, base_url: str) -> subprocess.Popen[bytes]:
-    with open(log_path, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "soko", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + API_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"soko serve exited; see {log_path}")
-        try:
-            httpx.get(f"{base_url}/health", timeout=5)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"soko serve did not answer in {API_START_TIMEOUT_S:.0f}s; see {log_path}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def summarize(records: Path, options: LoadOptions) -> list[LoadStep]:
     """Cut the request records into the offered-rate steps (by start time)."""
     rows: list[tuple[float, str, float, bool]] = []
@@ -251,7 +223,7 @@ def run_load(options: LoadOptions, report: Report) -> LoadResults:
         }
         base_url = f"http://127.0.0.1:{port}"
         report("starting the API", 0, 1)
-        api = _start_serve(env, root / "serve.log", base_url)
+        api = start_api(env, root / "serve.log", base_url, worker=True, healthy=False)
         _wait_until_ingested(base_url, options.n, report, timeout_s=1800)
         _wait_until_indexed(settings, base_url, options.n, report, timeout_s=1800)
         setup_s = time.perf_counter() - started
@@ -299,7 +271,7 @@ def run_load(options: LoadOptions, report: Report) -> LoadResults:
         steps = summarize(records, options)
     finally:
         if api is not None:
-            _stop(api)
+            stop_api(api)
         server.stop(grace_s=0.5)
     return LoadResults(
         n=options.n,
