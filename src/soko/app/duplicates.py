@@ -139,9 +139,18 @@ class DuplicateFinder:
                 found.append(Duplicate(pid, round(score, 6), same, reason))
         return sorted(found, key=lambda d: -d.score)
 
-    def of_upload(self, image: Image.Image, seller_id: int | None) -> list[Duplicate]:
-        """Catalog products whose photo is the same picture as this upload, best first."""
-        vector = _unit(self.embedder.encode_images([image])[0])
+    def of_upload(
+        self,
+        image: Image.Image,
+        seller_id: int | None,
+        *,
+        image_vector: npt.NDArray[np.float32] | None = None,
+    ) -> list[Duplicate]:
+        """Catalog products whose photo is the same picture as this upload, best first.
+        `image_vector`: the upload's image vector when the caller has embedded it already."""
+        if image_vector is None:
+            image_vector = self.embedder.encode_images([image])[0]
+        vector = _unit(image_vector)
         hashed = image_hash(image)
         ids = self._candidates(self._query(vector[None, :]))[0]
         return self._judge_all(vector, hashed, seller_id, ids, photo_prints(self.catalog, ids))

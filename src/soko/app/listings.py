@@ -148,5 +148,8 @@ class ListingAdvisor:
             similar = voters[:limit]
         log.debug("suggested %s from %d neighbours", categories[:1], len(voters))
         return ListingSuggestion(
-            categories, band, similar, self.duplicates.of_upload(image, seller_id)
+            categories,
+            band,
+            similar,
+            self.duplicates.of_upload(image, seller_id, image_vector=photo[0]),
         )
